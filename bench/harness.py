@@ -1,0 +1,64 @@
+"""What every benchmark needs: a database of its own, and drip's processes under a prefix of their own."""
+
+from __future__ import annotations
+
+import secrets
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import redis
+from psycopg.conninfo import make_conninfo
+
+from drip import config, db
+from drip.keys import Keys
+from drip.store import Store
+from tests.helpers import Cluster, delete_prefix, wait_for
+
+
+@contextmanager
+def bench_database() -> Iterator[str]:
+    """A fresh, migrated database (dropped afterwards); yields its URL."""
+    url = make_conninfo(config.load().database_url, dbname=f"drip_bench_{secrets.token_hex(3)}")
+    db.upgrade(url)
+    try:
+        yield url
+    finally:
+        db.drop_database(url)
+
+
+@dataclass
+class Running:
+    cluster: Cluster
+    client: redis.Redis
+    prefix: str
+
+    def store(self) -> Store:
+        return Store(self.client, Keys(self.prefix))
+
+    def done(self) -> int:
+        """Messages the bench handlers have counted so far."""
+        return int(self.client.get(f"{self.prefix}:bench:done") or 0)
+
+
+@contextmanager
+def drip_processes(database_url: str, handler: str, *, web: bool = True, processes: int = 2,
+                   threads: int = 4) -> Iterator[Running]:
+    """supervisor, worker pool (`processes` x `threads`) and web, log level warning, with `handler`;
+    cleaned up afterwards."""
+    prefix = f"bench{secrets.token_hex(3)}"
+    settings = config.load(prefix=prefix, database_url=database_url, processes=processes, threads=threads)
+    client = redis.Redis.from_url(settings.redis_url)
+    folder = Path(tempfile.mkdtemp(prefix="drip-bench-"))
+    cluster = Cluster(settings, folder)
+    try:
+        cluster.start_all(web=web, DRIP_HANDLER=handler, DRIP_LOG_LEVEL="warning")
+        wait_for(lambda: client.zcard(f"{prefix}:workers") == settings.processes, 30, "the worker pool")
+        yield Running(cluster, client, prefix)
+    finally:
+        cluster.stop()
+        delete_prefix(client, Keys(prefix))
+        shutil.rmtree(folder, ignore_errors=True)

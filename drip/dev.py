@@ -1,0 +1,96 @@
+"""`drip dev`: the whole service in one command for local use.
+
+Uses Redis and PostgreSQL at DRIP_REDIS_URL / DRIP_DATABASE_URL (or the
+defaults); when a URL is unset and nothing answers at its default, starts an
+embedded server (drip[embedded]) with its data under ./.drip/. Then applies
+migrations and runs web, supervisor and worker as child processes; Ctrl-C or
+SIGTERM stops them all, and none outlives this process.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import threading
+from pathlib import Path
+
+import psycopg
+
+from drip import config, db, embedded, logs, procs
+from drip.scripts import REDIS_DOWN, redis_client
+
+log = logs.get("drip.dev")
+
+_DATA = Path(".drip")
+
+
+def _redis_answers(url: str) -> bool:
+    try:
+        return bool(redis_client(url, timeout_s=0.5).ping())
+    except REDIS_DOWN:
+        return False
+
+
+def _postgres_answers(url: str) -> bool:
+    try:
+        psycopg.connect(url, connect_timeout=2).close()
+        return True
+    except psycopg.OperationalError as exc:
+        return "does not exist" in str(exc)  # the server answers; the database is created below
+
+
+def run(host: str, port: int, *, force_embedded: bool = False) -> int:
+    # Embedded servers' URLs go into this process's environment: config.load()
+    # below and every child see the same values.
+    env = os.environ
+    servers: list = []
+    if force_embedded or (not config.explicitly_set("redis_url") and not _redis_answers(config.DEFAULT_REDIS_URL)):
+        url, process = embedded.start_valkey(_DATA / "valkey")
+        servers.append(process)
+        env["DRIP_REDIS_URL"] = url
+        log.info("embedded_redis_started", url=url, data=str(_DATA / "valkey"))
+    if force_embedded or (
+        not config.explicitly_set("database_url") and not _postgres_answers(config.DEFAULT_DATABASE_URL)
+    ):
+        url, pg = embedded.start_postgres(_DATA / "pg")
+        servers.append(pg)
+        env["DRIP_DATABASE_URL"] = url
+        log.info("embedded_postgres_started", data=str(_DATA / "pg"))
+    try:
+        settings = config.load()
+        applied = db.upgrade(settings.database_url)
+        log.info("database_ready", database=db.describe(settings.database_url), migrations_applied=applied)
+        return _run_children(host, port, env, settings.shutdown_grace_s)
+    finally:
+        for server in servers:
+            if isinstance(server, subprocess.Popen):
+                procs.stop_all([server], 10)
+            else:
+                server.cleanup()
+
+
+def _run_children(host: str, port: int, env: os._Environ, grace_s: float) -> int:
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: object) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    children = {
+        "web": procs.spawn(procs.python_module("drip", "web", "--host", host, "--port", str(port)), env),
+        "supervisor": procs.spawn(procs.python_module("drip", "supervisor"), env),
+        "worker": procs.spawn(procs.python_module("drip", "worker"), env),
+    }
+    log.info("dev_started", url=f"http://{host}:{port}", pids={n: c.pid for n, c in children.items()})
+    code = 0
+    while not stop.wait(0.2):
+        dead = {name: c.returncode for name, c in children.items() if c.poll() is not None}
+        if dead:
+            log.error("dev_process_exited", exited=dead)
+            code = 1
+            break
+    procs.stop_all(children.values(), grace_s + 10)
+    log.info("dev_stopped")
+    return code

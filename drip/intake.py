@@ -1,0 +1,144 @@
+"""The webhook endpoints: authenticate, limit and check a request, store its messages with
+one Lua call, answer 202 (200 for WhatsApp, which wants it).
+
+This is the hot path, and it touches Redis only: no broker, no PostgreSQL. It
+never answers 2xx for something it did not store.
+"""
+
+from __future__ import annotations
+
+import hmac
+import math
+
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+
+from drip import logs, whatsapp
+from drip.auth import Authenticator, check_meta_signature
+from drip.config import Settings
+from drip.errors import InvalidInput, RateLimited, Unauthorized
+from drip import contacts
+from drip.messages import Inbound, Rules, check_depth, iso, now_ms, parse_enqueue, parse_webhook
+from drip.responses import Accepted, Queued, error_response, json_response
+from drip.store import AsyncStore, Stored
+from drip.timing import NOW, parse_rate, parse_timeframe
+
+log = logs.get("drip.intake")
+
+_JSON_TYPES = ("application/json",)
+
+
+def check_content_type(request: Request) -> None:
+    content_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if content_type not in _JSON_TYPES and not content_type.endswith("+json"):
+        raise InvalidInput("Content-Type must be application/json", "Content-Type", status=415)
+
+
+async def read_json_body(request: Request, limit: int) -> bytes:
+    """The raw body of a request, refused (413) before it is buffered past `limit` bytes."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise InvalidInput(f"body is larger than {limit} bytes (DRIP_MAX_BODY)", "", status=413)
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise InvalidInput(f"body is larger than {limit} bytes (DRIP_MAX_BODY)", "", status=413)
+        chunks.append(chunk)
+    body = b"".join(chunks)
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InvalidInput("body is not valid UTF-8", "") from None
+    return body
+
+
+def accepted_json(a: Stored) -> Accepted:
+    return Accepted(a.id, a.queue, iso(a.run_at_ms), a.duplicate)
+
+
+class Intake:
+    """The webhook endpoints, bound to one store and the settings: who may post, how much, and what."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        default = parse_timeframe(settings.default_timeframe) if settings.default_timeframe else NOW
+        fields = tuple(f.strip() for f in (settings.dedup_fields or "").split(",") if f.strip())
+        self.rules = Rules(max_horizon_s=settings.max_horizon, default_timeframe=default, dedup_fields=fields)
+        self.auth = Authenticator(settings)
+        self.rate = parse_rate(settings.rate_limit) if settings.rate_limit else None
+        self.store: AsyncStore | None = None
+
+    async def _receive(self, request: Request, *, shared_secret: bool = False) -> bytes:
+        """Authenticate, read and rate-limit a request; returns its raw body.
+
+        Credentials are checked before anything touches Redis, so a refused request is cheap.
+        """
+        check_content_type(request)
+        client = self.auth.before_body(request.headers, request.query_params, shared_secret=shared_secret)
+        body = await read_json_body(request, self.settings.max_body)
+        if self.auth.enabled and client is None:
+            client = self.auth.after_body(request.headers, body)
+        await self._limit(client or f"ip:{request.client.host if request.client else 'unknown'}")
+        check_depth(body)
+        return body
+
+    async def _limit(self, client: str) -> None:
+        if self.rate is None:
+            return
+        wait_ms = await self.store.take_token(client, *self.rate)
+        if wait_ms:
+            raise RateLimited(max(1, math.ceil(wait_ms / 1000)))
+
+    async def _store(self, messages: list[Inbound]) -> list[Stored]:
+        if len(messages) > self.settings.max_batch:
+            raise InvalidInput(f"more than {self.settings.max_batch} messages in one request (DRIP_MAX_BATCH)", "",
+                               status=413)
+        stored = await self.store.enqueue(messages) if messages else []
+        for a in stored:
+            log.info("message_accepted", queue=a.queue, message_id=a.id, run_at=iso(a.run_at_ms), duplicate=a.duplicate)
+        return stored
+
+    async def enqueue(self, request: Request) -> Response:
+        messages, batch = parse_enqueue(await self._receive(request), now_ms(), self.rules)
+        answer = [accepted_json(a) for a in await self._store(messages)]
+        return json_response(answer if batch else answer[0], 202)
+
+    async def enqueue_contact(self, request: Request) -> Response:
+        body = await self._receive(request, shared_secret=True)
+        stored = await self._store([contacts.parse(body, now_ms(), self.rules)])
+        return json_response(accepted_json(stored[0]), 202)
+
+    async def webhook(self, request: Request) -> Response:
+        stored = await self._store(parse_webhook(await self._receive(request)))
+        return json_response(Queued(len(stored), [a.id for a in stored]), 202)
+
+    async def whatsapp_verify(self, request: Request) -> Response:
+        """GET /hooks/whatsapp: Meta's subscription handshake; echo hub.challenge for the right token."""
+        q = request.query_params
+        expected = self.settings.whatsapp_verify_token
+        presented = q.get("hub.verify_token", "")
+        if expected and q.get("hub.mode") == "subscribe" and hmac.compare_digest(presented.encode(), expected.encode()):
+            return PlainTextResponse(q.get("hub.challenge", ""))
+        log.warning("whatsapp_verification_refused", mode=q.get("hub.mode"))
+        return error_response(403, "verification failed: wrong hub.mode or hub.verify_token")
+
+    async def whatsapp(self, request: Request) -> Response:
+        """POST /hooks/whatsapp: Meta's notifications; 200 for everything stored (or already stored)."""
+        check_content_type(request)
+        body = await read_json_body(request, self.settings.max_body)
+        secret = self.settings.whatsapp_app_secret
+        if secret:
+            check_meta_signature(secret, request.headers.get("x-hub-signature-256"), body)
+        elif self.settings.require_auth:
+            raise Unauthorized("DRIP_WHATSAPP_APP_SECRET is not set: signed notifications cannot be checked")
+        await self._limit(f"ip:{request.client.host if request.client else 'unknown'}")
+        check_depth(body)
+        try:
+            messages = whatsapp.parse(body)
+        except InvalidInput as exc:
+            # Meta does not retry a 4xx: this notification is lost unless someone looks.
+            log.error("whatsapp_payload_refused", error=exc.message, field=exc.field, bytes=len(body))
+            raise
+        stored = await self._store(messages)
+        return json_response(Queued(sum(not a.duplicate for a in stored), [a.id for a in stored]), 200)

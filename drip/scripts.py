@@ -1,0 +1,71 @@
+"""Redis connections and drip's Lua scripts: the base of the two modules that do Redis I/O
+(store: messages, schedule, history events; leases: queue leases, workers, leadership).
+
+Every multi-step change to Redis is one script in lua/, loaded from the package
+and run by name (`self.scripts["grant"]` runs `lua/grant.lua`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from importlib import resources
+
+import redis
+import redis.asyncio
+
+from drip.keys import Keys
+
+#: Exceptions meaning "Redis cannot be reached right now": callers retry or answer 503.
+REDIS_DOWN = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, redis.exceptions.BusyLoadingError)
+
+NAMES = (
+    "enqueue", "promote", "cancel", "grant", "advance", "fail", "renew", "reclaim", "elect", "resign",
+    "pause", "resume", "replay", "purge", "ratelimit", "defer", "ghl_rate", "wake_deferred",
+)
+
+
+def lua(name: str) -> str:
+    return resources.files("drip").joinpath("lua", f"{name}.lua").read_text()
+
+
+def redis_client(url: str, *, timeout_s: float = 5.0) -> redis.Redis:
+    """A sync client that fails fast when Redis is down instead of hanging."""
+    return redis.Redis.from_url(url, socket_timeout=timeout_s, socket_connect_timeout=min(timeout_s, 2.0))
+
+
+def async_redis_client(url: str, *, timeout_s: float = 5.0) -> redis.asyncio.Redis:
+    return redis.asyncio.Redis.from_url(url, socket_timeout=timeout_s, socket_connect_timeout=min(timeout_s, 2.0))
+
+
+class Scripts:
+    """A sync client with every script registered on it, under one key prefix."""
+
+    def __init__(self, client: redis.Redis, keys: Keys) -> None:
+        self.client = client
+        self.keys = keys
+        self.scripts = {name: client.register_script(lua(name)) for name in NAMES}
+
+    def run_many(self, name: str, calls: Sequence[tuple[Sequence, Sequence]]) -> list:
+        """Run one script once per (keys, args), in one round trip. (redis-py's script pipelines ask
+        SCRIPT EXISTS before every execute: a round trip more on paths that run many times a second.)
+        Redis lost its scripts (a restart, SCRIPT FLUSH)? Then no call ran: load it and send again."""
+        script = self.scripts[name]
+        replies = self._send_all(script.sha, calls)
+        if any(isinstance(r, redis.exceptions.NoScriptError) for r in replies):
+            script.sha = self.client.script_load(script.script)
+            replies = self._send_all(script.sha, calls)
+        for reply in replies:
+            if isinstance(reply, Exception):
+                raise reply
+        return replies
+
+    def _send_all(self, sha: str, calls: Sequence[tuple[Sequence, Sequence]]) -> list:
+        pipe = self.client.pipeline(transaction=False)
+        for keys, args in calls:
+            pipe.evalsha(sha, len(keys), *keys, *args)
+        return pipe.execute(raise_on_error=False)
+
+    def redis_now_ms(self) -> int:
+        """Redis's clock, the one run_at and promotion are judged by."""
+        seconds, micros = self.client.time()
+        return seconds * 1000 + micros // 1000

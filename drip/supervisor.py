@@ -1,0 +1,185 @@
+"""`drip supervisor`: one leader hands queues to the worker pool.
+
+The leader (a lease of its own; other supervisors wait as standbys) reclaims
+expired queue leases, counts free slots (threads of live worker processes minus
+live leases), grants a lease to each queue in line, oldest first, and sends one
+dramatiq drain message per grant. It sends promote_due when a scheduled message
+is due: armed for the earliest run_at, and every DRIP_SCHEDULER_INTERVAL_MS while
+messages are due. It wakes at once when a queue gets in line, a slot frees or a
+new earliest run_at appears (pub/sub from the scripts), and on a timer otherwise.
+Each supervisor also keeps a recorder process running (drip.recorder), one of
+which, holding the recorder lease, writes history to PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import secrets
+import subprocess
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Protocol
+
+import redis
+
+from drip import config, logs, procs
+from drip.config import Settings
+from drip.scripts import REDIS_DOWN
+from drip.store import Store, Survey
+
+log = logs.get("drip.supervisor")
+
+#: Longest sleep between rounds when nothing wakes the supervisor.
+TICK_S = 0.5
+#: Most queues in line read per shard in one survey (the free slots bound what one round grants).
+_MAX_HEADS = 256
+
+
+
+class Outbox(Protocol):
+    """Where the supervisor's work goes (drip.actors.Outbox sends it through dramatiq)."""
+
+    def drains(self, grants: Sequence[tuple[str, str]]) -> None: ...
+
+    def promote(self) -> None: ...
+
+
+class Supervisor:
+    def __init__(self, settings: Settings, store: Store, outbox: Outbox) -> None:
+        self.settings = settings
+        self.store = store
+        self.outbox = outbox
+        self.token = secrets.token_hex(8)
+        self.leading = False
+        self._pubsub: redis.client.PubSub | None = None
+        self._next_tick = 0.0
+        self._head_limit = _MAX_HEADS
+        self._round_due = True
+        self._line_waiting = True
+        self._next_round = 0.0
+
+    def run(self, stop: threading.Event) -> None:
+        """Lead or stand by until `stop` is set; survives Redis outages."""
+        self._recorder = self._start_recorder()
+        retry_s = 0.1
+        while not stop.is_set():
+            try:
+                self._step()
+                retry_s = 0.1
+            except REDIS_DOWN as exc:
+                log.warning("redis_unavailable", during="supervision", error=str(exc), retry_in_s=retry_s)
+                self._close_pubsub()
+                stop.wait(retry_s)
+                retry_s = min(retry_s * 2, 5.0)
+            except Exception:
+                # E.g. the broker (RabbitMQ) is down: grants already made expire and are
+                # reclaimed, so retrying later loses nothing; the supervisor must not die.
+                log.exception("supervision_failed", retry_in_s=retry_s)
+                stop.wait(retry_s)
+                retry_s = min(retry_s * 2, 5.0)
+        procs.stop_all([self._recorder], 10)
+        self._close_pubsub()
+        if self.leading:
+            try:
+                self.store.resign(self.token)
+            except REDIS_DOWN:
+                pass  # the leader lease expires by itself
+            log.info("leader_resigned", supervisor=self.token)
+
+    def _step(self) -> None:
+        """On the timer: watch the recorder, renew or seek leadership, reclaim expired leases.
+        Every time, as leader, one round (grants, promotion); then wait for a wake-up."""
+        if self._pubsub is None:
+            self._pubsub = self.store.subscribe_wake()
+        now = time.monotonic()
+        if now >= self._next_tick:
+            self._next_tick = now + min(TICK_S, self.settings.lease_ttl_ms / 3000)
+            if self._recorder.poll() is not None:
+                log.error("recorder_died", exit_code=self._recorder.returncode)
+                self._recorder = self._start_recorder()
+            leading = self.store.elect(self.token, self.settings.lease_ttl_ms)
+            if leading != self.leading:
+                self.leading = leading
+                log.info("leader_elected" if leading else "leader_lost", supervisor=self.token)
+            if leading:
+                reclaimed = self.store.reclaim_expired()
+                if reclaimed:
+                    log.warning("leases_reclaimed", queues=len(reclaimed))
+        if self.leading and (self._round_due or time.monotonic() >= self._next_round):
+            self._next_round = time.monotonic() + self.lead()
+        deadline = min(self._next_tick, self._next_round) if self.leading else self._next_tick
+        woken_by = self._wait(max(0.0, deadline - time.monotonic()))
+        # A freed slot alone changes nothing while no queue waits in line: that wake-up
+        # needs no round (the next one still comes at its time, e.g. armed for a run_at).
+        self._round_due = woken_by != {b"r"} or self._line_waiting
+
+    def lead(self) -> float:
+        """One round as leader, on one survey of Redis: grant what the free slots allow, and
+        send promote_due if something is due. Returns seconds until it should look again."""
+        survey = self.store.survey(self._head_limit)
+        self._head_limit = max(1, min(_MAX_HEADS, survey.slots))
+        granted, more = self._grant(survey)
+        self._line_waiting = len(survey.heads) > granted
+        wait_s = self._schedule(survey)
+        later = [since for since, _, _ in survey.heads if since > survey.now_ms]
+        if later:  # a queue waiting out a retry's backoff: look again when it is due
+            wait_s = min(wait_s, (min(later) - survey.now_ms) / 1000)
+        return 0.0 if more else wait_s
+
+    def grant_round(self) -> int:
+        """Grant leases to queues in line while slots are free; returns how many were granted."""
+        return self._grant(self.store.survey(self._head_limit))[0]
+
+    def schedule(self) -> float:
+        """Send promote_due if something is due and none is on its way; returns seconds until it should look again."""
+        return self._schedule(self.store.survey(1))
+
+    def _grant(self, survey: Survey) -> tuple[int, bool]:
+        """Grant the oldest queues in line, one per free slot; returns (granted, whether more may be waiting)."""
+        free = survey.slots - survey.leases
+        heads = [h for h in survey.heads if h[0] <= survey.now_ms][: max(0, free)]
+        if not heads:
+            return 0, False
+        by_shard: dict[int, list[tuple[str, str]]] = defaultdict(list)
+        for _since, shard, queue in heads:
+            by_shard[shard].append((queue, secrets.token_hex(8)))
+        granted = self.store.grant(by_shard, self.settings.lease_ttl_ms)
+        if granted:
+            self.outbox.drains(granted)
+            log.debug("leases_granted", count=len(granted), free=free)
+        # Some queues left the line since the survey: slots remain, look again at once.
+        return len(granted), 0 < len(granted) < len(heads)
+
+    def _schedule(self, survey: Survey) -> float:
+        earliest = survey.earliest_due_ms
+        if earliest is None:
+            return TICK_S  # nothing scheduled; a new one wakes us
+        if earliest > survey.now_ms:
+            return (earliest - survey.now_ms) / 1000  # armed for the nearest run_at
+        claim_ms = max(2000, 10 * self.settings.scheduler_interval_ms)
+        if survey.slots > 0 and self.store.claim_promotion(claim_ms):
+            self.outbox.promote()
+        return self.settings.scheduler_interval_ms / 1000
+
+    def _start_recorder(self) -> subprocess.Popen:
+        return procs.spawn(procs.python_module("drip.recorder"), config.as_environment(self.settings))
+
+    def _wait(self, timeout_s: float) -> set[bytes]:
+        """Sleep until a wake-up arrives or `timeout_s` passes; returns the reasons of the burst of
+        wake-ups that arrived (empty on a timeout)."""
+        pubsub = self._pubsub
+        message = pubsub.get_message(timeout=timeout_s)
+        reasons = set()
+        while message is not None:
+            reasons.add(message["data"])
+            message = pubsub.get_message(timeout=0)
+        return reasons
+
+    def _close_pubsub(self) -> None:
+        if self._pubsub is not None:
+            try:
+                self._pubsub.close()
+            except REDIS_DOWN:
+                pass
+            self._pubsub = None

@@ -1,0 +1,153 @@
+"""Worker processes killed and stopped for real: nothing lost, order kept, a stalled holder changes nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import signal
+import threading
+import time
+from collections import defaultdict
+
+import pytest
+
+from tests import rawhttp
+from tests.handlers import log_key, read_log
+from tests.helpers import wait_for
+
+pytestmark = pytest.mark.slow
+
+REPORT = os.environ.get("DRIP_CHAOS_REPORT")  # a file to append the figures to (for the issue notes)
+
+
+def live_worker_pids(r, prefix: str) -> list[int]:
+    pids = [int(m.decode().split(":")[1]) for m in r.zrange(f"{prefix}:workers", 0, -1)]
+    return [p for p in pids if os.path.exists(f"/proc/{p}")]
+
+
+async def post_batches(url: str, queues: int, per_queue: int, batch: int = 100) -> dict[str, list[str]]:
+    """Post per_queue messages to each queue in arrays of `batch`, each queue's in order; returns ids by queue."""
+    posted: dict[str, list[str]] = defaultdict(list)
+    async with rawhttp.pool(url, 8) as connections:
+        for start in range(0, per_queue, batch):
+            async def one(q: str) -> None:
+                items = [{"queue": q, "payload": {"n": n}} for n in range(start, min(start + batch, per_queue))]
+                status, answer = await rawhttp.post_json(connections, "/enqueue", items)
+                assert status == 202, answer
+                posted[q] += [a["id"] for a in answer]
+            await asyncio.gather(*(one(f"k{i:03d}") for i in range(queues)))
+    return posted
+
+
+def order_report(log: list[dict], posted: dict[str, list[str]], batch: int = 1) -> tuple[int, int, int]:
+    """(duplicates, order violations, lost): per queue, handler starts must walk the post order; the only
+    step back allowed is to the start of the batch in hand when its holder died (at most `batch` - 1 before the
+    furthest message started), from where the walk goes on one by one, each re-run a duplicate."""
+    starts: dict[str, list[str]] = defaultdict(list)
+    finished = set()
+    for row in log:
+        if row["ev"] == "enter":
+            starts[row["q"]].append(row["id"])
+        else:
+            finished.add(row["id"])
+    duplicates = violations = 0
+    for queue, ids in posted.items():
+        position = {mid: i for i, mid in enumerate(ids)}
+        last = furthest = -1
+        for mid in starts[queue]:
+            p = position[mid]
+            if p <= furthest:
+                duplicates += 1
+                if p != last + 1 and p < furthest - batch + 1:
+                    violations += 1
+            elif p != furthest + 1 or (last != furthest and p != last + 1):
+                violations += 1
+            last, furthest = p, max(furthest, p)
+    lost = sum(1 for ids in posted.values() for mid in ids if mid not in finished)
+    return duplicates, violations, lost
+
+
+@pytest.mark.parametrize("batch", [1, 8])
+def test_20000_messages_while_a_worker_process_is_sigkilled_every_2_seconds(cluster, r, settings, batch):
+    """Every message handled, per-queue order never goes back, duplicates only of the batch in hand.
+
+    A kill interrupts at most one drain per thread of the process, so with one
+    thread per process (4 x 1 here) a kill costs at most one batch handled again:
+    one duplicate with DRIP_DRAIN_BATCH=1, at most `batch` otherwise.
+    """
+    started = time.monotonic()
+    cluster.start_all(DRIP_LEASE_TTL_MS="1500", DRIP_PROCESSES="4", DRIP_THREADS="1", DRIP_DRAIN_BATCH=str(batch))
+    wait_for(lambda: len(live_worker_pids(r, settings.prefix)) == 4, 30, "four worker processes")
+    kills = 0
+    stop = threading.Event()
+
+    def killer() -> None:
+        nonlocal kills
+        while not stop.wait(2.0):  # the fault's pace, not a wait for a condition
+            pids = live_worker_pids(r, settings.prefix)
+            if pids:
+                os.kill(random.choice(pids), signal.SIGKILL)
+                kills += 1
+
+    chaos = threading.Thread(target=killer, daemon=True)
+    chaos.start()
+    try:
+        posted = asyncio.run(post_batches(cluster.web_url, 200, 100))
+        total = sum(len(ids) for ids in posted.values())
+        assert total == 20_000
+
+        def all_finished() -> bool:
+            finished = {row["id"] for row in read_log(r, settings.prefix) if row["ev"] == "exit"}
+            return len(finished) >= total
+
+        wait_for(lambda: r.llen(log_key(settings.prefix)) >= 2 * total, 600, "20,000 messages handled")
+        wait_for(all_finished, 120, "every message handled at least once")
+    finally:
+        stop.set()
+        chaos.join()
+    duplicates, violations, lost = order_report(read_log(r, settings.prefix), posted, batch)
+    wall = time.monotonic() - started
+    if REPORT:
+        with open(REPORT, "a") as f:
+            f.write(f"sigkill batch={batch}: kills={kills} duplicates={duplicates} lost={lost} violations={violations} "
+                    f"wall={wall:.1f}s\n")
+    assert kills >= 3
+    assert lost == 0 and violations == 0
+    assert duplicates <= kills * batch
+
+
+def test_a_holder_stopped_past_its_lease_changes_nothing_when_it_resumes(cluster, r, settings):
+    """SIGSTOP the process running a handler until its lease is re-granted, SIGCONT it: no ack, no more
+    messages from it; the new holder ran the message again and the queue's order held."""
+    cluster.start_all(DRIP_LEASE_TTL_MS="1000")
+    wait_for(lambda: len(live_worker_pids(r, settings.prefix)) == 2, 30, "two worker processes")
+    import httpx
+
+    answer = httpx.post(cluster.web_url + "/enqueue",
+                        json=[{"queue": "s", "payload": {"sleep": 0.5 if n == 0 else 0}} for n in range(20)])
+    ids = [a["id"] for a in answer.json()]
+    first = wait_for(lambda: next((row for row in read_log(r, settings.prefix) if row["id"] == ids[0]), None), 30,
+                     "the first handler to start")
+    stalled = first["pid"]
+    os.kill(stalled, signal.SIGSTOP)
+    try:
+        wait_for(lambda: any(row["id"] == ids[0] and row["pid"] != stalled and row["ev"] == "enter"
+                             for row in read_log(r, settings.prefix)), 30, "another process to take the queue over")
+    finally:
+        resumed_at = time.time_ns()
+        os.kill(stalled, signal.SIGCONT)
+    wait_for(lambda: sum(1 for row in read_log(r, settings.prefix) if row["ev"] == "exit") >= 21, 30,
+             "all messages, and the stalled handler's own end")
+    log = read_log(r, settings.prefix)
+    after = [row for row in log if row["pid"] == stalled and row["t"] > resumed_at and row["ev"] == "enter"]
+    assert after == [], "the stalled process took more messages after resuming"
+    starts = [row["id"] for row in log if row["ev"] == "enter"]
+    assert starts == [ids[0]] + ids, "order: the first message twice (old and new holder), then the rest in order"
+    import psycopg
+
+    def recorded() -> tuple | None:
+        with psycopg.connect(settings.database_url) as conn:
+            return conn.execute("SELECT status, attempts FROM sequential_queue WHERE id = %s", (ids[0],)).fetchone()
+
+    wait_for(lambda: recorded() == ("done", 2), 30, "one done history, from the new holder (attempt 2)")

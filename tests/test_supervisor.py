@@ -1,0 +1,153 @@
+"""The supervisor in-process against real Redis; its drain messages are captured instead of sent."""
+
+from __future__ import annotations
+
+import threading
+from contextlib import contextmanager
+
+import pytest
+
+from drip import supervisor as supervisor_module
+from drip.leases import Ack
+from drip.messages import Inbound, new_id
+from drip.store import Store
+from drip.supervisor import Supervisor
+from tests.helpers import wait_for
+from tests.test_store import lease, take
+
+
+class Captured:
+    """Stands in for the broker: records the grants and promote_due runs the supervisor sends."""
+
+    def __init__(self) -> None:
+        self.grants: list[tuple[str, str]] = []
+        self.promotions = 0
+
+    def drains(self, grants: list[tuple[str, str]]) -> None:
+        self.grants += grants
+
+    def promote(self) -> None:
+        self.promotions += 1
+
+    def queues(self) -> list[str]:
+        return [q for q, _ in self.grants]
+
+
+def put(store: Store, queue: str) -> None:
+    store.enqueue([Inbound(id=new_id(), queue=queue, payload=b"1")])
+
+
+@contextmanager
+def running(sup: Supervisor):
+    stop = threading.Event()
+    thread = threading.Thread(target=sup.run, args=(stop,), daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(10)
+
+
+def test_grants_only_free_slots_oldest_queue_first(store, settings):
+    """With 2 slots and 3 queues in line, the 2 oldest are granted; the third when a slot frees."""
+    store.heartbeat("host:1:2", 60_000)
+    for q in ["c-old", "a-mid", "b-new"]:
+        before = store.redis_now_ms()
+        wait_for(lambda: store.redis_now_ms() > before, 5, "Redis's clock to tick (distinct times in line)")
+        put(store, q)
+    sent = Captured()
+    sup = Supervisor(settings, store, sent)
+    assert sup.grant_round() == 2
+    assert sent.queues() == ["c-old", "a-mid"]
+    assert sup.grant_round() == 0
+    queue, token = sent.grants[0]
+    store.advance(queue, token, worker="t", ttl_ms=5000, ack=None, take=False)  # still has its message: back in line
+    assert sup.grant_round() == 1
+    assert sent.queues()[-1] == "b-new"
+
+
+def test_no_live_worker_means_no_grant(store, settings):
+    """Without a live worker process nothing is granted (no leases expiring unused)."""
+    put(store, "q")
+    sent = Captured()
+    assert Supervisor(settings, store, sent).grant_round() == 0
+    assert sent.grants == []
+
+
+@pytest.fixture
+def idle_leader(store, settings, monkeypatch) -> tuple[Supervisor, Captured]:
+    """A supervisor whose timer ticks only once a minute: whatever it does sooner, a wake-up made it do."""
+    monkeypatch.setattr(supervisor_module, "TICK_S", 60.0)
+    store.heartbeat("host:1:4", 600_000)
+    sent = Captured()
+    return Supervisor(settings.model_copy(update={"lease_ttl_ms": 600_000}), store, sent), sent
+
+
+def test_enqueue_wakes_an_idle_supervisor_at_once(store, idle_leader):
+    """An idle leader whose timer is a minute away still grants a new queue promptly."""
+    sup, sent = idle_leader
+    with running(sup):
+        wait_for(lambda: sup.leading, 10, "leadership")
+        wait_for(lambda: sup._pubsub is not None and sup._next_tick > 0, 10, "the first round")
+        put(store, "q")
+        wait_for(lambda: sent.queues() == ["q"], 10, "the grant, long before the next timer tick")
+
+
+def test_one_leader_and_a_standby_that_takes_over(store, settings):
+    """Two supervisors: one leads and grants; when it stops, the standby leads."""
+    store.heartbeat("host:1:4", 60_000)
+    first_sent, second_sent = Captured(), Captured()
+    first, second = Supervisor(settings, store, first_sent), Supervisor(settings, store, second_sent)
+    with running(first):
+        wait_for(lambda: first.leading, 10, "the first supervisor to lead")
+        with running(second):
+            put(store, "q1")
+            wait_for(lambda: first_sent.queues() == ["q1"], 10, "the leader's grant")
+            assert not second.leading and second_sent.grants == []
+    with running(second):
+        wait_for(lambda: second.leading, 10, "the standby to take over")
+        put(store, "q2")
+        wait_for(lambda: second_sent.queues() == ["q2"], 10, "the new leader's grant")
+
+
+def test_expired_lease_is_reclaimed_and_granted_again(store, settings):
+    """A holder that stopped renewing loses the queue; the supervisor re-grants it with a new token."""
+    store.heartbeat("host:1:4", 60_000)
+    put(store, "q")
+    assert lease(store, "q", "dead-holder", ttl_ms=1)
+    take(store, "q", "dead-holder", ttl_ms=1)
+    sent = Captured()
+    with running(Supervisor(settings, store, sent)):
+        wait_for(lambda: sent.queues() == ["q"], 10, "the re-grant")
+    assert sent.grants[0][1] != "dead-holder"
+    assert take(store, "q", sent.grants[0][1]).message.attempt == 2
+
+
+@pytest.mark.parametrize("slots", [1, 3])
+def test_never_more_leases_than_slots(store, settings, slots):
+    """However many queues wait, live leases never exceed the live slots."""
+    store.heartbeat(f"host:1:{slots}", 60_000)
+    for i in range(10):
+        put(store, f"q{i}")
+    sup = Supervisor(settings, store, Captured())
+    sup.grant_round()
+    sup.grant_round()
+    assert store.survey(1).leases == slots
+
+
+def test_a_release_wake_up_does_not_lose_an_armed_promotion(store, idle_leader):
+    """Armed for a run_at, the leader still sends promote_due on time when a slot-freed wake-up comes first."""
+    from drip.timing import Timing
+
+    sup, sent = idle_leader
+    with running(sup):
+        wait_for(lambda: sup.leading and sup._next_round > 0, 10, "leadership and a first round")
+        due_at = store.redis_now_ms() + 500
+        store.enqueue([Inbound(new_id(), "later", b"1", Timing("at", due_at))])
+        store.enqueue([Inbound(new_id(), "now", b"1")])
+        wait_for(lambda: "now" in sent.queues(), 10, "the grant of the queue in line")
+        token = dict(sent.grants)["now"]
+        step = store.advance("now", token, worker="t", ttl_ms=5000, ack=None, take=True)
+        store.advance("now", token, worker="t", ttl_ms=5000, ack=Ack(step.entry_id, step.message.id, 1, 2), take=True)
+        wait_for(lambda: sent.promotions == 1, 10, "promote_due at the run_at, not at the next minute tick")
