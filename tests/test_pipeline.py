@@ -9,6 +9,7 @@ import httpx
 import psycopg
 import pytest
 
+from drip.keys import Keys
 from tests import rawhttp
 from tests.handlers import log_key, read_log
 from tests.helpers import wait_for
@@ -94,6 +95,8 @@ def test_one_queue_never_runs_in_two_drains_across_processes(cluster, r, setting
     """With a small drain budget and more queues than slots (2 processes x 1 thread, 3 queues), queues take
     turns and hop between processes; still no two handlers of a queue overlap."""
     cluster.start_all(DRIP_DRAIN_BUDGET="3", DRIP_PROCESSES="2", DRIP_THREADS="1")
+    workers = Keys(settings.prefix).workers()
+    wait_for(lambda: r.zcard(workers) == 2, 60, "both worker processes to register")
     posted = {}
     for q in ("x", "y", "z"):
         answer = httpx.post(
@@ -103,8 +106,8 @@ def test_one_queue_never_runs_in_two_drains_across_processes(cluster, r, setting
     wait_for(lambda: exits(r, settings.prefix) == 180, 90, "180 handled messages")
     log = read_log(r, settings.prefix)
     check_order_and_no_overlap(log, posted)
-    for q in posted:
-        assert len({row["pid"] for row in log if row["q"] == q}) == 2, f"queue {q} stayed in one process"
+    hopped = [q for q in posted if len({row["pid"] for row in log if row["q"] == q}) == 2]
+    assert hopped, "no queue moved between processes, so nothing here tested fencing across them"
 
 
 def _rabbitmq_answers() -> bool:
