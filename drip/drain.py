@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from drip import logs
+from drip.bell import LineBell
 from drip.config import Settings
 from drip.errors import Defer, Permanent
 from drip.keeper import Keeper
@@ -35,6 +36,8 @@ from drip.store import Store
 log = logs.get("drip.drain")
 
 _MAX_ERROR = 2000
+#: Longest wait of a standing drain between two looks at the line (a retry's backoff ends unannounced).
+_LOOK_AGAIN_S = 0.2
 
 T = TypeVar("T")
 
@@ -49,6 +52,7 @@ class DrainContext:
     keeper: Keeper
     stopping: threading.Event
     worker: str
+    bell: LineBell
     #: Grants (and timer ticks) waiting in this process for a thread; while any wait, no drain claims more.
     waiting: Callable[[], int] = lambda: 0
 
@@ -123,28 +127,41 @@ def drain(ctx: DrainContext, queue: str, token: str) -> None:
 
 
 def drain_and_claim(ctx: DrainContext, queue: str, token: str) -> None:
-    """Drain the granted queue, then, while queues wait in line and no grant waits in this process for a
-    thread, lease the one that has waited longest and drain it too.
+    """Drain the granted queue, then stand by on this thread: lease the queue that has waited longest in
+    line and drain it too, and when none waits, wait for the line bell; for a third of the lease TTL
+    (or DRIP_DRAIN_BUDGET_MS if shorter) after the granted queue was done.
 
-    This spares a queue in line the trip through the supervisor and the broker (a survey, a grant, a
-    dramatiq message sent, fetched and acked) when a thread is free to take it anyway. The supervisor
-    still grants the rest; both grant through the same script, so a queue is never leased twice. Claims
-    stop after a third of the lease TTL (or DRIP_DRAIN_BUDGET_MS if shorter): a grant the supervisor
-    made meanwhile for this busy thread's process then finds a thread well within its lease.
+    A queue that gets in line so is taken by a thread already running, sparing it the trip through
+    the supervisor and the broker (a survey, a grant, a dramatiq message sent, fetched and acked).
+    While it stands by idle the thread's seat is marked in Redis, and the supervisor counts it busy
+    (it grants only to threads idle in the broker); a lease counts it busy otherwise. Both lease
+    through the same script, so a queue is never leased twice. Standing ends at once when a grant (or timer tick) waits in this process for a thread, and
+    the window bounds how long a grant made in a race with it (the broker holds it while every drain
+    thread of a process is taken) waits for a thread: well within its lease.
     """
-    drain(ctx, queue, token)
-    settings = ctx.settings
-    until = time.monotonic() + min(settings.drain_budget_ms, settings.lease_ttl_ms / 3) / 1000
-    while not ctx.stopping.is_set() and time.monotonic() < until and not ctx.waiting():
+    bell = ctx.bell
+    seat = f"{ctx.worker}/{threading.get_ident()}"
+    bell.stand()
+    try:
+        drain(ctx, queue, token)
+        settings = ctx.settings
+        until = time.monotonic() + min(settings.drain_budget_ms, settings.lease_ttl_ms / 3) / 1000
+        while not ctx.stopping.is_set() and not ctx.waiting() and time.monotonic() < until:
+            claimed = ctx.store.claim_next(settings.lease_ttl_ms, seat)
+            if claimed is not None:
+                ctx.store.seat_taken(seat)
+                log.debug("queue_claimed", queue=claimed[0])
+                drain(ctx, *claimed)
+            else:
+                bell.wait(max(0.0, min(until - time.monotonic(), _LOOK_AGAIN_S)))
+    except REDIS_DOWN as exc:
+        log.warning("redis_unavailable", during="claim", error=str(exc))
+    finally:
+        bell.sit()
         try:
-            claimed = ctx.store.claim_next(ctx.settings.lease_ttl_ms)
-        except REDIS_DOWN as exc:
-            log.warning("redis_unavailable", during="claim", error=str(exc))
-            return
-        if claimed is None:
-            return
-        log.debug("queue_claimed", queue=claimed[0])
-        drain(ctx, *claimed)
+            ctx.store.seat_taken(seat, freed=True)
+        except REDIS_DOWN:
+            pass  # the seat goes when the supervisor finds the process gone, or with its next claim
 
 
 def _handle(ctx: DrainContext, route: Route, taken: Taken, token: str,

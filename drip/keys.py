@@ -104,10 +104,15 @@ class Keys:
         """Sorted set of live worker processes ("host:pid:threads"), scored by heartbeat expiry."""
         return f"{self.prefix}:workers"
 
+    def standing(self) -> str:
+        """Hash of the worker threads standing by idle in a drain ("host:pid:threads/n" -> 1): threads
+        that lease queues in line themselves, so the supervisor counts them busy."""
+        return f"{self.prefix}:standing"
+
     def wake_channel(self) -> str:
-        """Pub/sub channel that wakes the supervisor. Messages say why: q a queue got in line,
-        r a slot freed, p due messages promoted, s a promote_due run ended, x leases reclaimed,
-        w a worker process joined."""
+        """Pub/sub channel that wakes the supervisor and the worker processes' line bells. Messages say
+        why: q a queue got in line, f a thread stopped running drains, p due messages promoted, s a
+        promote_due run ended, x leases reclaimed, w a worker process joined."""
         return f"{self.prefix}:wake"
 
     def rate_bucket(self, client: str) -> str:

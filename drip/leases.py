@@ -183,7 +183,21 @@ class Leases(Scripts):
         return added
 
     def leave(self, member: str) -> None:
-        self.client.zrem(self.keys.workers(), member)
+        seats = [f for f in self.client.hkeys(self.keys.standing()) if f.decode().startswith(member + "/")]
+        pipe = self.client.pipeline(transaction=True)
+        pipe.zrem(self.keys.workers(), member)
+        if seats:
+            pipe.hdel(self.keys.standing(), *seats)
+        pipe.execute()
+
+    def seat_taken(self, seat: str, *, freed: bool = False) -> None:
+        """The thread `seat` ("member/n") stopped standing by idle: it leased a queue, or (`freed`) it is
+        going back to the broker, which wakes the supervisor ("f") to grant to it again."""
+        pipe = self.client.pipeline(transaction=False)
+        pipe.hdel(self.keys.standing(), seat)
+        if freed:
+            pipe.publish(self.keys.wake_channel(), "f")
+        pipe.execute()
 
     def elect(self, token: str, ttl_ms: int, role: str = "supervisor") -> bool:
         return bool(self.scripts["elect"](keys=[self.keys.leader(role)], args=[token, ttl_ms]))

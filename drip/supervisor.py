@@ -5,8 +5,11 @@ expired queue leases, counts free slots (threads of live worker processes minus
 live leases), grants a lease to each queue in line, oldest first, and sends one
 dramatiq drain message per grant. It sends promote_due when a scheduled message
 is due: armed for the earliest run_at, and every DRIP_SCHEDULER_INTERVAL_MS while
-messages are due. It wakes at once when a queue gets in line, a slot frees or a
-new earliest run_at appears (pub/sub from the scripts), and on a timer otherwise.
+messages are due. It counts a thread running a drain as busy even between leases:
+such a thread stands by and leases queues in line itself (drip.drain), so the
+supervisor grants only to threads idle in the broker. It wakes at once when a
+queue gets in line while such threads exist, a thread frees while queues wait, or
+a new earliest run_at appears (pub/sub), and on a timer otherwise.
 Each supervisor also keeps a recorder process running (drip.recorder), one of
 which, holding the recorder lease, writes history to PostgreSQL.
 """
@@ -57,6 +60,7 @@ class Supervisor:
         self._head_limit = _MAX_HEADS
         self._round_due = True
         self._line_waiting = True
+        self._idle_slots = 0
         self._next_round = 0.0
 
     def run(self, stop: threading.Event) -> None:
@@ -109,10 +113,18 @@ class Supervisor:
         if self.leading and (self._round_due or time.monotonic() >= self._next_round):
             self._next_round = time.monotonic() + self.lead()
         deadline = min(self._next_tick, self._next_round) if self.leading else self._next_tick
-        woken_by = self._wait(max(0.0, deadline - time.monotonic()))
-        # A freed slot alone changes nothing while no queue waits in line: that wake-up
-        # needs no round (the next one still comes at its time, e.g. armed for a run_at).
-        self._round_due = woken_by != {b"r"} or self._line_waiting
+        self._round_due = self._worth_a_round(self._wait(max(0.0, deadline - time.monotonic())))
+
+    def _worth_a_round(self, woken_by: set[bytes]) -> bool:
+        """Whether a burst of wake-ups can change what a round grants. A queue in line ("q") needs a
+        grant only if threads sit idle in the broker: running drains take it themselves. A freed thread
+        ("f") matters only if queues wait in line. Anything else (a timeout, a worker joining, leases
+        reclaimed, promotions) gets a round; skipped ones still come at their time (e.g. a run_at)."""
+        if not woken_by or woken_by - {b"q", b"f"}:
+            return True
+        if b"q" in woken_by:
+            self._line_waiting = True
+        return (b"q" in woken_by and self._idle_slots > 0) or (b"f" in woken_by and self._line_waiting)
 
     def lead(self) -> float:
         """One round as leader, on one survey of Redis: grant what the free slots allow, and
@@ -121,6 +133,7 @@ class Supervisor:
         self._head_limit = max(1, min(_MAX_HEADS, survey.slots))
         granted, more = self._grant(survey)
         self._line_waiting = len(survey.heads) > granted
+        self._idle_slots = survey.slots - survey.leases - survey.standing - granted
         wait_s = self._schedule(survey)
         later = [since for since, _, _ in survey.heads if since > survey.now_ms]
         if later:  # a queue waiting out a retry's backoff: look again when it is due
@@ -137,7 +150,9 @@ class Supervisor:
 
     def _grant(self, survey: Survey) -> tuple[int, bool]:
         """Grant the oldest queues in line, one per free slot; returns (granted, whether more may be waiting)."""
-        free = survey.slots - survey.leases
+        # Threads running a drain find queues in line themselves (drip.drain.drain_and_claim). Those with
+        # a lease count twice here, so `free` never exceeds the threads really idle in the broker.
+        free = survey.slots - survey.leases - survey.standing
         heads = [h for h in survey.heads if h[0] <= survey.now_ms][: max(0, free)]
         if not heads:
             return 0, False

@@ -1,6 +1,7 @@
 """One worker process: a dramatiq Worker running drains on DRIP_THREADS threads
 (and promote_due on one more), plus the keeper thread that renews the drains'
-leases and announces the process's slots.
+leases and announces the process's slots, and the line bell's listener that
+wakes the drains standing by (drip.bell).
 
 Run by `drip worker` (drip.pool), once per process, as `python -m drip.worker`.
 SIGTERM or SIGINT stops it gracefully: running handlers finish (up to
@@ -17,6 +18,7 @@ import time
 import dramatiq
 
 from drip import actors, config, logs
+from drip.bell import LineBell
 from drip.broker import make_broker
 from drip.drain import DrainContext
 from drip.keeper import Keeper, worker_member
@@ -35,7 +37,8 @@ def run(settings: config.Settings) -> None:
     member = worker_member(settings.threads)
     stopping = threading.Event()
     keeper = Keeper(store, ttl_ms=settings.lease_ttl_ms, member=member)
-    ctx = DrainContext(settings, store, Router.from_settings(settings), keeper, stopping, member)
+    bell = LineBell(store)
+    ctx = DrainContext(settings, store, Router.from_settings(settings), keeper, stopping, member, bell)
     broker = make_broker(settings)
     actors.declare(broker, ctx)
 
@@ -51,8 +54,9 @@ def run(settings: config.Settings) -> None:
     worker = dramatiq.Worker(broker, worker_threads=settings.threads + 1, worker_timeout=_IDLE_WAIT_MS)
     worker.queue_prefetch = settings.threads
     ctx.waiting = worker.work_queue.qsize
-    worker.start()
     _start_keeper(keeper, stopping)
+    bell.listen(stopping)
+    worker.start()
     log.info("worker_started", worker=member, threads=settings.threads)
     stopping.wait()
     log.info("worker_stopping", worker=member)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 
+from drip.bell import LineBell
 from drip.drain import DrainContext, drain, drain_and_claim
 from drip.keeper import Keeper
 from drip.routes import Route, Router
@@ -23,7 +24,8 @@ def context(settings, store, handler, on_dead: str = "continue", **changes) -> D
     settings = settings.model_copy(update=changes)
     keeper = Keeper(store, ttl_ms=settings.lease_ttl_ms, member="test:1:1")
     route = Route("*", handler, settings.max_attempts, settings.backoff_base_ms, settings.backoff_max_ms, on_dead)
-    return DrainContext(settings, store, Router([], route), keeper, threading.Event(), "test:1:1")
+    return DrainContext(settings, store, Router([], route), keeper, threading.Event(), "test:1:1",
+                        LineBell(store))
 
 
 def drain_until_idle(ctx: DrainContext, store: Store, queue: str) -> int:
@@ -270,6 +272,30 @@ def test_a_drain_goes_on_to_the_queues_waiting_in_line_unless_a_grant_waits_for_
     drain_and_claim(ctx, "mine", "tok")
     assert calls.seen == [(ids["mine"][0], 1)]
     ctx.waiting = lambda: 0
-    drain_and_claim(ctx, *store.claim_next(5000))
+    ctx.settings = ctx.settings.model_copy(update={"drain_budget_ms": 200})  # stand by for 0.2 s after
+    drain_and_claim(ctx, *store.claim_next(5000, "test:1:1/0"))
     assert calls.seen == [(ids[q][0], 1) for q in ("mine", "a", "b")]
     assert store.survey(1).leases == 0 and store.survey(1).heads == []
+
+
+def test_a_standing_drain_takes_a_queue_that_gets_in_line_later_without_a_grant(store, settings):
+    """After its own queue a drain stands by: a queue that gets in line meanwhile is rung to it and
+    drained on the same thread. Its seat is marked while it stands by idle, and cleared when it is done."""
+    calls = Calls()
+    ctx = context(settings, store, calls, drain_budget_ms=60_000, lease_ttl_ms=30_000)
+    store.heartbeat("test:1:1", 60_000)
+    ctx.bell.listen(ctx.stopping)
+    put(store, "first", [b"1"])
+    assert lease(store, "first", "tok")
+    thread = threading.Thread(target=drain_and_claim, args=(ctx, "first", "tok"), daemon=True)
+    try:
+        thread.start()
+        wait_for(lambda: len(calls.seen) == 1, 10, "the granted queue's message")
+        wait_for(lambda: store.survey(1).standing == 1, 10, "the thread's seat marked standing by")
+        later = put(store, "later", [b"2"])
+        wait_for(lambda: [m for m, _ in calls.seen][1:] == later, 10, "the later queue, taken by the standing drain")
+    finally:
+        ctx.stopping.set()
+        thread.join(10)
+    assert not thread.is_alive()
+    assert store.survey(1).standing == 0

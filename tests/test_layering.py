@@ -22,7 +22,7 @@ LAYERS: list[set[str]] = [
     {"config", "messages", "responses"},
     {"scripts", "db", "handlers", "auth", "whatsapp", "contacts"},
     {"leases", "deadletters", "openapi", "ghlstate"},
-    {"store", "keeper", "broker", "ghl"},
+    {"store", "keeper", "broker", "ghl", "bell"},
     {"routes"},
     {"recorder", "drain", "scheduler", "cancel"},
     {"actors", "embedded", "intake"},

@@ -216,10 +216,13 @@ def test_claim_next_leases_the_queue_longest_in_line_and_only_once_its_place_has
     assert lease(store, "later", "t")
     (taken,) = batch(store, "later", "t", 1)
     assert store.defer(taken, "t", store.redis_now_ms() + 60_000)  # back in line, its place a minute away
-    queue, token = store.claim_next(5000)
+    queue, token = store.claim_next(5000, "w:1:2/7")
     assert queue == "first" and r.hget(store.keys.state("first"), "tok") == token.encode()
-    assert store.claim_next(5000)[0] == "second"
-    assert store.claim_next(5000) is None, "a queue whose place is in the future waits for it"
+    assert r.hkeys(store.keys.standing()) == [b"w:1:2/7"], "the claiming thread is marked standing by"
+    store.seat_taken("w:1:2/7")
+    assert r.hkeys(store.keys.standing()) == []
+    assert store.claim_next(5000, "w:1:2/7")[0] == "second"
+    assert store.claim_next(5000, "w:1:2/7") is None, "a queue whose place is in the future waits for it"
     assert not lease(store, "first", "supervisor"), "a claimed queue is leased like a granted one"
 
 

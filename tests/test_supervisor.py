@@ -151,3 +151,34 @@ def test_a_release_wake_up_does_not_lose_an_armed_promotion(store, idle_leader):
         step = store.advance("now", token, worker="t", ttl_ms=5000, ack=None, take=True)
         store.advance("now", token, worker="t", ttl_ms=5000, ack=Ack(step.entry_id, step.message.id, 1, 2), take=True)
         wait_for(lambda: sent.promotions == 1, 10, "promote_due at the run_at, not at the next minute tick")
+
+
+def test_threads_standing_by_in_a_drain_are_not_granted_to(store, settings):
+    """A thread standing by in a drain finds queues in line itself: the supervisor grants only to the
+    others. The seats of a process that died without leaving are dropped."""
+    store.heartbeat("host:1:3", 60_000)
+    for q in ("a", "b", "c"):
+        put(store, q)
+    store.client.hset(store.keys.standing(), mapping={"host:1:3/1": 1, "host:1:3/2": 1, "host:2:8/1": 1})
+    sent = Captured()
+    sup = Supervisor(settings, store, sent)
+    assert sup.grant_round() == 1
+    assert sup.grant_round() == 0
+    store.seat_taken("host:1:3/1", freed=True)  # that thread went back to the broker
+    assert sup.grant_round() == 1
+    assert sup.grant_round() == 0
+    assert sent.queues() == ["a", "b"]
+    assert store.client.hkeys(store.keys.standing()) == [b"host:1:3/2"]
+
+
+def test_a_queue_in_line_wakes_the_supervisor_only_when_a_thread_idles_in_the_broker(store, idle_leader):
+    """While every thread stands by in a drain, a queue in line is left to them; a thread going back
+    to the broker gets a round at once."""
+    sup, sent = idle_leader
+    store.client.hset(store.keys.standing(), mapping={f"host:1:4/{n}": 1 for n in range(4)})
+    with running(sup):
+        wait_for(lambda: sup.leading and sup._next_round > 0, 10, "leadership and a first round")
+        put(store, "q")
+        assert not sup._worth_a_round({b"q"})
+        store.seat_taken("host:1:4/0", freed=True)
+        wait_for(lambda: sent.queues() == ["q"], 10, "the grant once a thread is free")

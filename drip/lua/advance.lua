@@ -118,14 +118,11 @@ redis.call("ZREM", leases, queue)
 local remaining = redis.call("XLEN", stream) + redis.call("LLEN", front)
 if remaining > 0 and redis.call("HGET", state, "paused") ~= "1" then
   redis.call("ZADD", ready, "NX", now, queue)
-  redis.call("PUBLISH", channel, "q")  -- back in line (and a slot freed)
-else
-  if remaining == 0 then
-    redis.call("HDEL", state, "care")
-    if tonumber(redis.call("HGET", state, "tail") or "0") <= now then
-      redis.call("HDEL", state, "tail")  -- an idle queue keeps no state (its hash goes with its last field)
-    end
+  redis.call("PUBLISH", channel, "q")  -- back in line
+elseif remaining == 0 then
+  redis.call("HDEL", state, "care")
+  if tonumber(redis.call("HGET", state, "tail") or "0") <= now then
+    redis.call("HDEL", state, "tail")  -- an idle queue keeps no state (its hash goes with its last field)
   end
-  redis.call("PUBLISH", channel, "r")  -- only a slot freed: matters if queues wait in line
 end
 return {"released", remaining}
