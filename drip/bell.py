@@ -87,6 +87,7 @@ class LineBell:
                     stopping.wait(retry_s)
                     retry_s = min(retry_s * 2, 5.0)
             _close(pubsub)
+            self.ring(everyone=True)  # standing drains see the process stopping now, not at their timeout
 
         thread = threading.Thread(target=run, name="drip-bell", daemon=True)
         thread.start()

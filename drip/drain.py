@@ -36,8 +36,8 @@ from drip.store import Store
 log = logs.get("drip.drain")
 
 _MAX_ERROR = 2000
-#: Longest wait of a standing drain between two looks at the line (a retry's backoff ends unannounced).
-_LOOK_AGAIN_S = 0.2
+#: Longest wait of a standing drain between two looks at the line: a safety net, rings find the work.
+_LOOK_AGAIN_S = 1.0
 
 T = TypeVar("T")
 
@@ -55,6 +55,10 @@ class DrainContext:
     bell: LineBell
     #: Grants (and timer ticks) waiting in this process for a thread; while any wait, no drain claims more.
     waiting: Callable[[], int] = lambda: 0
+    #: How long a drain stands by after its granted queue (jittered by up to a quarter, so the threads
+    #: granted together do not all leave together). Bounded so the broker's message of the grant is
+    #: acked well within its brokers' patience for unacked messages (dramatiq's Redis heartbeats, 60 s).
+    stand_s: float = 20.0
 
 
 def backoff_ms(route: Route, attempt: int) -> int:
@@ -128,28 +132,26 @@ def drain(ctx: DrainContext, queue: str, token: str) -> None:
 
 def drain_and_claim(ctx: DrainContext, queue: str, token: str) -> None:
     """Drain the granted queue, then stand by on this thread: lease the queue that has waited longest in
-    line and drain it too, and when none waits, wait for the line bell; for a third of the lease TTL
-    (or DRIP_DRAIN_BUDGET_MS if shorter) after the granted queue was done.
+    line and drain it too, and when none waits, wait for the line bell; for `ctx.stand_s` after.
 
     A queue that gets in line so is taken by a thread already running, sparing it the trip through
     the supervisor and the broker (a survey, a grant, a dramatiq message sent, fetched and acked).
-    While it stands by idle the thread's seat is marked in Redis, and the supervisor counts it busy
-    (it grants only to threads idle in the broker); a lease counts it busy otherwise. Both lease
-    through the same script, so a queue is never leased twice. Standing ends at once when a grant (or timer tick) waits in this process for a thread, and
-    the window bounds how long a grant made in a race with it (the broker holds it while every drain
-    thread of a process is taken) waits for a thread: well within its lease.
+    The thread's seat is marked in Redis all along, so the supervisor counts it busy and grants only
+    to threads idle in the broker (its own grants count as busy from grant to the drain's first step).
+    Both lease through the same script, so a queue is never leased twice. Standing ends early when
+    the process stops, or when a grant (or timer tick) waits in this process for a thread.
     """
     bell = ctx.bell
     seat = f"{ctx.worker}/{threading.get_ident()}"
     bell.stand()
     try:
+        ctx.store.seat(seat)
         drain(ctx, queue, token)
         settings = ctx.settings
-        until = time.monotonic() + min(settings.drain_budget_ms, settings.lease_ttl_ms / 3) / 1000
+        until = time.monotonic() + ctx.stand_s * random.uniform(0.75, 1.0)
         while not ctx.stopping.is_set() and not ctx.waiting() and time.monotonic() < until:
-            claimed = ctx.store.claim_next(settings.lease_ttl_ms, seat)
+            claimed = ctx.store.claim_next(settings.lease_ttl_ms)
             if claimed is not None:
-                ctx.store.seat_taken(seat)
                 log.debug("queue_claimed", queue=claimed[0])
                 drain(ctx, *claimed)
             else:
@@ -159,9 +161,9 @@ def drain_and_claim(ctx: DrainContext, queue: str, token: str) -> None:
     finally:
         bell.sit()
         try:
-            ctx.store.seat_taken(seat, freed=True)
+            ctx.store.unseat(seat)
         except REDIS_DOWN:
-            pass  # the seat goes when the supervisor finds the process gone, or with its next claim
+            pass  # counted busy until this thread's next drain clears it, or its process is gone
 
 
 def _handle(ctx: DrainContext, route: Route, taken: Taken, token: str,

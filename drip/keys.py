@@ -59,6 +59,11 @@ class Keys:
         """Sorted set of queues with ready messages and no lease, scored by when they got in line."""
         return f"{self.tag(shard)}:ready"
 
+    def handed(self, shard: int) -> str:
+        """Set of queues the supervisor granted through the broker whose drain has not started yet (its
+        first step removes it): each holds a slot the supervisor cannot see otherwise."""
+        return f"{self.tag(shard)}:handed"
+
     def leases(self, shard: int) -> str:
         """Sorted set of leased queues, scored by lease expiry (ms)."""
         return f"{self.tag(shard)}:leases"
@@ -105,8 +110,8 @@ class Keys:
         return f"{self.prefix}:workers"
 
     def standing(self) -> str:
-        """Hash of the worker threads standing by idle in a drain ("host:pid:threads/n" -> 1): threads
-        that lease queues in line themselves, so the supervisor counts them busy."""
+        """Hash of the worker threads running a drain ("host:pid:threads/n" -> 1), which includes
+        standing by between leases to take queues in line themselves: the supervisor counts them busy."""
         return f"{self.prefix}:standing"
 
     def wake_channel(self) -> str:

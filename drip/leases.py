@@ -52,12 +52,15 @@ LOST = Lost()
 class Leases(Scripts):
     """Grants, the drain's per-message steps, renewal and reclaim; worker heartbeats; the leader lease."""
 
-    def grant(self, grants: dict[int, list[tuple[str, str]]], ttl_ms: int) -> list[tuple[str, str]]:
-        """Lease queues, grouped by shard ({shard: [(queue, token)]}); returns the (queue, token) granted."""
+    def grant(self, grants: dict[int, list[tuple[str, str]]], ttl_ms: int, *,
+              via_broker: bool) -> list[tuple[str, str]]:
+        """Lease queues, grouped by shard ({shard: [(queue, token)]}); returns the (queue, token) granted.
+        `via_broker`: the supervisor's grants, marked handed until their drains start."""
         now = now_ms()
         replies = self.run_many("grant", [
-            ([self.keys.ready(shard), self.keys.leases(shard), *(self.keys.state(q) for q, _ in pairs)],
-             [now, ttl_ms, *(x for pair in pairs for x in pair)])
+            ([self.keys.ready(shard), self.keys.leases(shard), self.keys.handed(shard),
+              *(self.keys.state(q) for q, _ in pairs)],
+             [now, ttl_ms, "1" if via_broker else "0", *(x for pair in pairs for x in pair)])
             for shard, pairs in grants.items()
         ])
         tokens = {q: t for pairs in grants.values() for q, t in pairs}
@@ -82,7 +85,8 @@ class Leases(Scripts):
         for ack in acks:
             args += [ack.entry_id, ack.id, ack.started_ms, ack.finished_ms]
         reply = self.scripts["advance"](
-            keys=[k.state(queue), k.stream(queue), k.leases(shard), k.ready(shard), k.events(shard), k.front(queue)],
+            keys=[k.state(queue), k.stream(queue), k.leases(shard), k.ready(shard), k.events(shard), k.front(queue),
+                  k.handed(shard)],
             args=args,
         )
         kind = reply[0]
@@ -154,7 +158,7 @@ class Leases(Scripts):
         if not expired:
             return []
         replies = self.run_many("reclaim", [
-            ([self.keys.ready(shard), self.keys.leases(shard),
+            ([self.keys.ready(shard), self.keys.leases(shard), self.keys.handed(shard),
               *(key for q in queues for key in (self.keys.state(q), self.keys.stream(q), self.keys.front(q)))],
              [now, self.keys.wake_channel(), *queues])
             for shard, queues in expired.items()
@@ -190,13 +194,19 @@ class Leases(Scripts):
             pipe.hdel(self.keys.standing(), *seats)
         pipe.execute()
 
-    def seat_taken(self, seat: str, *, freed: bool = False) -> None:
-        """The thread `seat` ("member/n") stopped standing by idle: it leased a queue, or (`freed`) it is
-        going back to the broker, which wakes the supervisor ("f") to grant to it again."""
+    def nudge(self) -> None:
+        """Tell the worker processes' line bells that queues wait in line."""
+        self.client.publish(self.keys.wake_channel(), "q")
+
+    def seat(self, seat: str) -> None:
+        """The thread `seat` ("member/n") runs a drain now: the supervisor counts it busy."""
+        self.client.hset(self.keys.standing(), seat, 1)
+
+    def unseat(self, seat: str) -> None:
+        """The thread `seat` goes back to the broker: wake the supervisor ("f") to grant to it again."""
         pipe = self.client.pipeline(transaction=False)
         pipe.hdel(self.keys.standing(), seat)
-        if freed:
-            pipe.publish(self.keys.wake_channel(), "f")
+        pipe.publish(self.keys.wake_channel(), "f")
         pipe.execute()
 
     def elect(self, token: str, ttl_ms: int, role: str = "supervisor") -> bool:

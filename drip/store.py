@@ -81,7 +81,8 @@ class Survey:
     now_ms: int  # Redis's clock
     slots: int  # threads of live worker processes
     leases: int  # live leases
-    standing: int  # threads of live worker processes standing by idle in a drain (drip.drain.drain_and_claim)
+    running: int  # threads of live worker processes running a drain (drip.drain.drain_and_claim)
+    handed: int  # grants sent through the broker whose drain has not started
     heads: list[tuple[int, int, str]]  # queues in line as (since_ms, shard, queue), oldest first
     earliest_due_ms: int | None  # earliest run_at of any scheduled message
 
@@ -154,44 +155,44 @@ class Store(Leases):
             pipe.zcard(self.keys.leases(shard))
             pipe.zrange(self.keys.ready(shard), 0, head_limit - 1, withscores=True)
             pipe.zrange(self.keys.due(shard), 0, 0, withscores=True)
+            pipe.scard(self.keys.handed(shard))
         (seconds, micros), _expired, workers, standing, *per_shard = pipe.execute()
         live = {w.decode() for w in workers}
         gone = [seat for seat in standing if seat.decode().rsplit("/", 1)[0] not in live]
-        if gone:  # threads of processes that died without leaving
+        if gone:  # seats of processes that died without leaving
             self.client.hdel(self.keys.standing(), *gone)
         heads = sorted(
             (int(score), shard, queue.decode())
-            for shard, rows in enumerate(per_shard[1::3])
+            for shard, rows in enumerate(per_shard[1::4])
             for queue, score in rows
         )
-        earliest = [int(rows[0][1]) for rows in per_shard[2::3] if rows]
+        earliest = [int(rows[0][1]) for rows in per_shard[2::4] if rows]
         return Survey(
             now_ms=seconds * 1000 + micros // 1000,
             slots=sum(int(w.rsplit(b":", 1)[1]) for w in workers),
-            leases=sum(per_shard[0::3]),
-            standing=len(standing) - len(gone),
+            leases=sum(per_shard[0::4]),
+            running=len(standing) - len(gone),
+            handed=sum(per_shard[3::4]),
             heads=heads,
             earliest_due_ms=min(earliest, default=None),
         )
 
-    def claim_next(self, ttl_ms: int, seat: str) -> tuple[str, str] | None:
-        """Lease the queue that has waited longest in line (if its place has come) to the thread `seat`,
-        as the supervisor would grant it: (queue, token), or None when no queue waits. The seat is
-        marked standing by idle first (the supervisor does not grant to it); the caller unmarks it
-        when it got a queue (Leases.seat_taken). Two round trips."""
+    def claim_next(self, ttl_ms: int) -> tuple[str, str] | None:
+        """Lease the queue that has waited longest in line (if its place has come) to the caller, a
+        running drain, as the supervisor would grant it: (queue, token), or None when no queue waits.
+        Two round trips."""
         pipe = self.client.pipeline(transaction=False)
-        pipe.hset(self.keys.standing(), seat, 1)
         pipe.time()
         for shard in range(SHARDS):
             pipe.zrange(self.keys.ready(shard), 0, 0, withscores=True)
-        _marked, (seconds, micros), *per_shard = pipe.execute()
+        (seconds, micros), *per_shard = pipe.execute()
         now = seconds * 1000 + micros // 1000
         heads = [(int(rows[0][1]), shard, rows[0][0].decode()) for shard, rows in enumerate(per_shard) if rows]
         due = [head for head in heads if head[0] <= now]
         if not due:
             return None
         _since, shard, queue = min(due)
-        granted = self.grant({shard: [(queue, secrets.token_hex(8))]}, ttl_ms)
+        granted = self.grant({shard: [(queue, secrets.token_hex(8))]}, ttl_ms, via_broker=False)
         return granted[0] if granted else None
 
     def due_queues(self, limit: int) -> list[str]:

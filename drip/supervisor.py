@@ -133,7 +133,11 @@ class Supervisor:
         self._head_limit = max(1, min(_MAX_HEADS, survey.slots))
         granted, more = self._grant(survey)
         self._line_waiting = len(survey.heads) > granted
-        self._idle_slots = survey.slots - survey.leases - survey.standing - granted
+        self._idle_slots = self._free(survey) - granted
+        if self._idle_slots <= 0 and any(since <= survey.now_ms for since, _, _ in survey.heads[granted:]):
+            # Queues whose place came unannounced (a retry's backoff ended) are left to running drains:
+            # ring their bells.
+            self.store.nudge()
         wait_s = self._schedule(survey)
         later = [since for since, _, _ in survey.heads if since > survey.now_ms]
         if later:  # a queue waiting out a retry's backoff: look again when it is due
@@ -150,21 +154,25 @@ class Supervisor:
 
     def _grant(self, survey: Survey) -> tuple[int, bool]:
         """Grant the oldest queues in line, one per free slot; returns (granted, whether more may be waiting)."""
-        # Threads running a drain find queues in line themselves (drip.drain.drain_and_claim). Those with
-        # a lease count twice here, so `free` never exceeds the threads really idle in the broker.
-        free = survey.slots - survey.leases - survey.standing
+        free = self._free(survey)
         heads = [h for h in survey.heads if h[0] <= survey.now_ms][: max(0, free)]
         if not heads:
             return 0, False
         by_shard: dict[int, list[tuple[str, str]]] = defaultdict(list)
         for _since, shard, queue in heads:
             by_shard[shard].append((queue, secrets.token_hex(8)))
-        granted = self.store.grant(by_shard, self.settings.lease_ttl_ms)
+        granted = self.store.grant(by_shard, self.settings.lease_ttl_ms, via_broker=True)
         if granted:
             self.outbox.drains(granted)
             log.debug("leases_granted", count=len(granted), free=free)
         # Some queues left the line since the survey: slots remain, look again at once.
         return len(granted), 0 < len(granted) < len(heads)
+
+    @staticmethod
+    def _free(survey: Survey) -> int:
+        """Threads idle in the broker: neither running a drain (those find queues in line themselves,
+        drip.drain.drain_and_claim) nor about to run one the supervisor sent."""
+        return survey.slots - survey.running - survey.handed
 
     def _schedule(self, survey: Survey) -> float:
         earliest = survey.earliest_due_ms

@@ -16,7 +16,7 @@ def put(store: Store, queue: str, n: int = 1, **kw) -> list[str]:
 
 
 def lease(store: Store, queue: str, token: str = "tok", ttl_ms: int = 5000) -> bool:
-    return store.grant({shard_of(queue): [(queue, token)]}, ttl_ms) == [(queue, token)]
+    return store.grant({shard_of(queue): [(queue, token)]}, ttl_ms, via_broker=True) == [(queue, token)]
 
 
 def take(store: Store, queue: str, token: str = "tok", ack: Ack | None = None, go: bool = True, ttl_ms: int = 5000):
@@ -216,13 +216,11 @@ def test_claim_next_leases_the_queue_longest_in_line_and_only_once_its_place_has
     assert lease(store, "later", "t")
     (taken,) = batch(store, "later", "t", 1)
     assert store.defer(taken, "t", store.redis_now_ms() + 60_000)  # back in line, its place a minute away
-    queue, token = store.claim_next(5000, "w:1:2/7")
+    queue, token = store.claim_next(5000)
     assert queue == "first" and r.hget(store.keys.state("first"), "tok") == token.encode()
-    assert r.hkeys(store.keys.standing()) == [b"w:1:2/7"], "the claiming thread is marked standing by"
-    store.seat_taken("w:1:2/7")
-    assert r.hkeys(store.keys.standing()) == []
-    assert store.claim_next(5000, "w:1:2/7")[0] == "second"
-    assert store.claim_next(5000, "w:1:2/7") is None, "a queue whose place is in the future waits for it"
+    assert store.survey(1).handed == 0, "a claim is not a grant waiting in the broker"
+    assert store.claim_next(5000)[0] == "second"
+    assert store.claim_next(5000) is None, "a queue whose place is in the future waits for it"
     assert not lease(store, "first", "supervisor"), "a claimed queue is leased like a granted one"
 
 
@@ -231,6 +229,7 @@ def test_scripts_lost_by_redis_are_loaded_again_and_nothing_runs_twice(store, r)
     put(store, "a")
     put(store, "b")
     r.script_flush()
-    granted = store.grant({shard_of("a"): [("a", "ta")], shard_of("b"): [("b", "tb")]}, 5000)
+    granted = store.grant({shard_of("a"): [("a", "ta")], shard_of("b"): [("b", "tb")]}, 5000,
+                          via_broker=True)
     assert sorted(granted) == [("a", "ta"), ("b", "tb")]
     assert r.hget(store.keys.state("a"), "tok") == b"ta" and r.hget(store.keys.state("b"), "tok") == b"tb"

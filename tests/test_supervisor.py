@@ -153,32 +153,63 @@ def test_a_release_wake_up_does_not_lose_an_armed_promotion(store, idle_leader):
         wait_for(lambda: sent.promotions == 1, 10, "promote_due at the run_at, not at the next minute tick")
 
 
-def test_threads_standing_by_in_a_drain_are_not_granted_to(store, settings):
-    """A thread standing by in a drain finds queues in line itself: the supervisor grants only to the
+def test_threads_running_drains_and_grants_on_their_way_are_not_granted_to(store, settings):
+    """A thread running a drain finds queues in line itself, and a grant sent through the broker holds
+    a thread until its drain starts (which then holds a seat): the supervisor grants only to the
     others. The seats of a process that died without leaving are dropped."""
-    store.heartbeat("host:1:3", 60_000)
-    for q in ("a", "b", "c"):
+    store.heartbeat("host:1:4", 60_000)
+    for q in ("a", "b", "c", "d"):
         put(store, q)
-    store.client.hset(store.keys.standing(), mapping={"host:1:3/1": 1, "host:1:3/2": 1, "host:2:8/1": 1})
+    for seat in ("host:1:4/1", "host:1:4/2", "host:2:8/1"):
+        store.seat(seat)
     sent = Captured()
     sup = Supervisor(settings, store, sent)
+    assert sup.grant_round() == 2
+    assert sup.grant_round() == 0
+    queue, token = sent.grants[0]
+    store.seat("host:1:4/3")  # the grant's drain starts on a thread of its own...
+    store.advance(queue, token, worker="t", ttl_ms=5000, ack=None, take=True)  # ...and takes a first step
+    assert sup.grant_round() == 0, "the thread is as busy as before"
+    store.unseat("host:1:4/1")  # that thread went back to the broker
     assert sup.grant_round() == 1
     assert sup.grant_round() == 0
-    store.seat_taken("host:1:3/1", freed=True)  # that thread went back to the broker
-    assert sup.grant_round() == 1
-    assert sup.grant_round() == 0
-    assert sent.queues() == ["a", "b"]
-    assert store.client.hkeys(store.keys.standing()) == [b"host:1:3/2"]
+    assert len(set(sent.queues())) == 3
+    assert sorted(store.client.hkeys(store.keys.standing())) == [b"host:1:4/2", b"host:1:4/3"]
 
 
 def test_a_queue_in_line_wakes_the_supervisor_only_when_a_thread_idles_in_the_broker(store, idle_leader):
-    """While every thread stands by in a drain, a queue in line is left to them; a thread going back
-    to the broker gets a round at once."""
+    """While every thread runs a drain, a queue in line is left to them; a thread going back to the
+    broker gets a round at once."""
     sup, sent = idle_leader
-    store.client.hset(store.keys.standing(), mapping={f"host:1:4/{n}": 1 for n in range(4)})
+    for n in range(4):
+        store.seat(f"host:1:4/{n}")
     with running(sup):
         wait_for(lambda: sup.leading and sup._next_round > 0, 10, "leadership and a first round")
         put(store, "q")
         assert not sup._worth_a_round({b"q"})
-        store.seat_taken("host:1:4/0", freed=True)
+        store.unseat("host:1:4/0")
         wait_for(lambda: sent.queues() == ["q"], 10, "the grant once a thread is free")
+
+
+def test_a_queue_whose_retry_falls_due_while_every_thread_runs_a_drain_is_rung_to_them(store, idle_leader):
+    """No thread idles in the broker, so the supervisor grants nothing; when a queue's backoff ends (no
+    script announces that) it rings the line bells instead, at that time."""
+    sup, sent = idle_leader
+    for n in range(4):
+        store.seat(f"host:1:4/{n}")
+    put(store, "q")
+    assert lease(store, "q", "t")
+    taken = take(store, "q", "t")
+    due_at = store.redis_now_ms() + 300
+    assert store.defer(taken, "t", due_at)
+    bells = store.subscribe_wake()
+    with running(sup):
+        wait_for(lambda: sup.leading and sup._next_round > 0, 10, "leadership and a first round")
+
+        def rung() -> bool:
+            message = bells.get_message(ignore_subscribe_messages=True, timeout=0.1)
+            return message is not None and message["data"] == b"q" and store.redis_now_ms() >= due_at
+
+        wait_for(rung, 10, "a ring once the queue's place has come")
+    bells.close()
+    assert sent.grants == []

@@ -1,7 +1,7 @@
 -- advance: the drain's one call per batch. Acks the messages just handled,
 -- then either takes the next batch or releases the lease.
 --
--- KEYS: state, stream, leases, ready, events, front
+-- KEYS: state, stream, leases, ready, events, front, handed
 -- ARGV: queue, token, now_ms, ttl_ms, worker, take (how many to take; "0"
 --       releases), wake_channel, then for each acked message, in queue order:
 --       entry_id, id, started_ms, finished_ms
@@ -23,12 +23,13 @@
 -- paused queue hands out nothing.
 local queue, token, now, ttl, worker = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5]
 local take, channel = tonumber(ARGV[6]), ARGV[7]
-local state, stream, leases, ready, events, front = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+local state, stream, leases, ready, events, front, handed = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
 local FIRST_ACK = 8
 
 if redis.call("HGET", state, "tok") ~= token then
   return {"lost"}
 end
+redis.call("SREM", handed, queue)  -- its drain has started (a no-op after the first step)
 
 local acks = (#ARGV - FIRST_ACK + 1) / 4
 if acks > 0 and redis.call("HGET", state, "head") == ARGV[FIRST_ACK] then

@@ -1,7 +1,7 @@
 -- reclaim: end leases that expired (their holder died or stalled) and put
 -- their queues back in line.
 --
--- KEYS: ready, leases, then state_i, stream_i, front_i for each queue
+-- KEYS: ready, leases, handed, then state_i, stream_i, front_i for each queue
 -- ARGV: now_ms, wake_channel, then queue_i for each queue
 -- Returns: the queues reclaimed (a lease renewed since it was read is kept).
 --
@@ -10,14 +10,15 @@
 -- batch the dead holder had in hand is marked "care" (see advance.lua), so its
 -- messages are handed out one at a time and each one's deaths are counted.
 local now, channel = tonumber(ARGV[1]), ARGV[2]
-local ready, leases = KEYS[1], KEYS[2]
+local ready, leases, handed = KEYS[1], KEYS[2], KEYS[3]
 local reclaimed = {}
 for i = 3, #ARGV do
   local queue = ARGV[i]
-  local state, stream, front = KEYS[3 * i - 6], KEYS[3 * i - 5], KEYS[3 * i - 4]
+  local state, stream, front = KEYS[3 * i - 5], KEYS[3 * i - 4], KEYS[3 * i - 3]
   local expiry = redis.call("ZSCORE", leases, queue)
   if expiry and tonumber(expiry) <= now then
     redis.call("ZREM", leases, queue)
+    redis.call("SREM", handed, queue)
     if redis.call("HEXISTS", state, "head") == 1 then
       local care = tonumber(redis.call("HGET", state, "care") or "0")
       redis.call("HSET", state, "care", math.max(care, tonumber(redis.call("HGET", state, "n") or "1")))
