@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from drip import logs
-from drip.bell import LineBell
+from drip.bell import LOOK, LineBell
 from drip.config import Settings
 from drip.errors import Defer, Permanent
 from drip.keeper import Keeper
@@ -149,13 +149,23 @@ def drain_and_claim(ctx: DrainContext, queue: str, token: str) -> None:
         drain(ctx, queue, token)
         settings = ctx.settings
         until = time.monotonic() + ctx.stand_s * random.uniform(0.75, 1.0)
+        # What to try next: a queue a ring named, LOOK at the whole line, or None (wait for a ring).
+        # After a claim, look again only if other queues waited beside it: later ones ring.
+        ask: str | None = LOOK
         while not ctx.stopping.is_set() and not ctx.waiting() and time.monotonic() < until:
-            claimed = ctx.store.claim_next(settings.lease_ttl_ms)
-            if claimed is not None:
-                log.debug("queue_claimed", queue=claimed[0])
-                drain(ctx, *claimed)
+            if ask is None:
+                claim = None
+            elif ask == LOOK:
+                claim = ctx.store.claim_next(settings.lease_ttl_ms)
             else:
-                bell.wait(max(0.0, min(until - time.monotonic(), _LOOK_AGAIN_S)))
+                claim = ctx.store.claim(ask, settings.lease_ttl_ms)
+            if claim is not None:
+                log.debug("queue_claimed", queue=claim.queue)
+                drain(ctx, claim.queue, claim.token)
+                ask = LOOK if claim.more else None
+            else:
+                rung = bell.wait(max(0.0, min(until - time.monotonic(), _LOOK_AGAIN_S)))
+                ask = LOOK if rung is None else rung
     except REDIS_DOWN as exc:
         log.warning("redis_unavailable", during="claim", error=str(exc))
     finally:

@@ -116,8 +116,9 @@ class Keys:
 
     def wake_channel(self) -> str:
         """Pub/sub channel that wakes the supervisor and the worker processes' line bells. Messages say
-        why: q a queue got in line, f a thread stopped running drains, p due messages promoted, s a
-        promote_due run ended, x leases reclaimed, w a worker process joined."""
+        why (the first letter): q queues got in line ("q:<queue>" when just that one did), d a new
+        earliest run_at, f a thread stopped running drains, p due messages promoted, s a promote_due
+        run ended, x leases reclaimed, w a worker process joined."""
         return f"{self.prefix}:wake"
 
     def rate_bucket(self, client: str) -> str:

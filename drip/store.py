@@ -23,7 +23,9 @@ from drip.leases import Leases
 from drip.messages import Inbound, now_ms
 from drip.scripts import async_redis_client, lua, redis_client
 
-#: Consumer group through which the recorder reads history events.
+#: Queues in line a drain's claim reads per shard, and tries at most, oldest first.
+_CLAIM_CANDIDATES = 4
+
 
 @dataclass(frozen=True, slots=True)
 class Stored:
@@ -72,6 +74,15 @@ def beyond_horizon(messages: Sequence[Inbound], error: redis.exceptions.Response
         "chain already reaches that far",
         messages[index].timing_field,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """A queue a running drain leased for itself (Store.claim_next)."""
+
+    queue: str
+    token: str
+    more: bool  # other queues waited in line beside it when it was claimed
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,23 +188,34 @@ class Store(Leases):
             earliest_due_ms=min(earliest, default=None),
         )
 
-    def claim_next(self, ttl_ms: int) -> tuple[str, str] | None:
+    def claim(self, queue: str, ttl_ms: int) -> Claim | None:
+        """Lease `queue` to the caller, a running drain, if it waits in line and its place has come
+        (a ring named it); None when another got it first. One round trip."""
+        granted = self.grant({shard_of(queue): [(queue, secrets.token_hex(8))]}, ttl_ms, via_broker=False)
+        return Claim(*granted[0], more=False) if granted else None
+
+    def claim_next(self, ttl_ms: int) -> Claim | None:
         """Lease the queue that has waited longest in line (if its place has come) to the caller, a
-        running drain, as the supervisor would grant it: (queue, token), or None when no queue waits.
-        Two round trips."""
+        running drain, as the supervisor would grant it; None when no queue waits. The claim says
+        whether other queues waited beside it (else any that gets in line later rings the bell).
+
+        Drains of every process race for the oldest queue when one gets in line; one that loses
+        tries the next oldest rather than give up while queues wait (a drain that stops claiming
+        sleeps until the next ring, and the line would then shrink only as fast as it is rung).
+        Two round trips, one more per race lost."""
         pipe = self.client.pipeline(transaction=False)
         pipe.time()
         for shard in range(SHARDS):
-            pipe.zrange(self.keys.ready(shard), 0, 0, withscores=True)
+            pipe.zrange(self.keys.ready(shard), 0, _CLAIM_CANDIDATES - 1, withscores=True)
         (seconds, micros), *per_shard = pipe.execute()
         now = seconds * 1000 + micros // 1000
-        heads = [(int(rows[0][1]), shard, rows[0][0].decode()) for shard, rows in enumerate(per_shard) if rows]
-        due = [head for head in heads if head[0] <= now]
-        if not due:
-            return None
-        _since, shard, queue = min(due)
-        granted = self.grant({shard: [(queue, secrets.token_hex(8))]}, ttl_ms, via_broker=False)
-        return granted[0] if granted else None
+        due = sorted((int(score), shard, queue.decode())
+                     for shard, rows in enumerate(per_shard) for queue, score in rows if score <= now)
+        for _since, shard, queue in due[:_CLAIM_CANDIDATES]:
+            granted = self.grant({shard: [(queue, secrets.token_hex(8))]}, ttl_ms, via_broker=False)
+            if granted:
+                return Claim(*granted[0], more=len(due) > 1)
+        return None
 
     def due_queues(self, limit: int) -> list[str]:
         """Queues whose earliest scheduled message is due (on Redis's clock), up to `limit` per shard."""

@@ -195,7 +195,7 @@ class Supervisor:
         message = pubsub.get_message(timeout=timeout_s)
         reasons = set()
         while message is not None:
-            reasons.add(message["data"])
+            reasons.add(message["data"][:1])  # "q:<queue>" is a "q" here
             message = pubsub.get_message(timeout=0)
         return reasons
 

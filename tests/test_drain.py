@@ -273,7 +273,8 @@ def test_a_drain_goes_on_to_the_queues_waiting_in_line_unless_a_grant_waits_for_
     assert calls.seen == [(ids["mine"][0], 1)]
     ctx.waiting = lambda: 0
     ctx.stand_s = 0.2
-    drain_and_claim(ctx, *store.claim_next(5000))
+    claim = store.claim_next(5000)
+    drain_and_claim(ctx, claim.queue, claim.token)
     assert calls.seen == [(ids[q][0], 1) for q in ("mine", "a", "b")]
     assert store.survey(1).leases == 0 and store.survey(1).heads == []
 

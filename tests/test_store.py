@@ -8,6 +8,7 @@ from drip.keys import Keys, shard_of
 from drip.messages import Inbound, new_id, now_ms
 from drip.leases import LOST, Ack, Released, Taken
 from drip.store import Store
+from drip.timing import Timing
 
 
 def put(store: Store, queue: str, n: int = 1, **kw) -> list[str]:
@@ -37,17 +38,20 @@ def test_enqueue_puts_a_queue_in_line_once(store, r, settings):
 
 
 def test_enqueue_wakes_the_supervisor_only_when_a_queue_gets_in_line(store, r):
-    """The wake channel hears one message per queue newly in line, not one per message."""
+    """The wake channel hears one message per call that put queues in line, not one per message:
+    the queue's name when it was one queue; "d" when only the due index moved."""
     pubsub = store.subscribe_wake()
     pubsub.get_message(timeout=1)  # subscription confirmation is ignored, but let it arrive
     put(store, "q", 3)
     put(store, "q", 1)
     put(store, "other", 1)
+    store.enqueue([Inbound(new_id(), "a", b"1"), Inbound(new_id(), "b", b"1")])
+    store.enqueue([Inbound(new_id(), "later", b"1", Timing("at", store.redis_now_ms() + 60_000))])
     got = []
     while (m := pubsub.get_message(timeout=0.5)) is not None:
         got.append(m["data"])
     pubsub.close()
-    assert got == [b"q", b"q"]
+    assert got == [b"q:q", b"q:other", b"q", b"d"]
 
 
 def test_grant_is_exclusive(store):
@@ -216,10 +220,12 @@ def test_claim_next_leases_the_queue_longest_in_line_and_only_once_its_place_has
     assert lease(store, "later", "t")
     (taken,) = batch(store, "later", "t", 1)
     assert store.defer(taken, "t", store.redis_now_ms() + 60_000)  # back in line, its place a minute away
-    queue, token = store.claim_next(5000)
-    assert queue == "first" and r.hget(store.keys.state("first"), "tok") == token.encode()
+    claim = store.claim_next(5000)
+    assert claim.queue == "first" and r.hget(store.keys.state("first"), "tok") == claim.token.encode()
+    assert claim.more, "second waited beside it"
     assert store.survey(1).handed == 0, "a claim is not a grant waiting in the broker"
-    assert store.claim_next(5000)[0] == "second"
+    claim = store.claim_next(5000)
+    assert claim.queue == "second" and not claim.more
     assert store.claim_next(5000) is None, "a queue whose place is in the future waits for it"
     assert not lease(store, "first", "supervisor"), "a claimed queue is leased like a granted one"
 

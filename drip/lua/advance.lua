@@ -119,7 +119,7 @@ redis.call("ZREM", leases, queue)
 local remaining = redis.call("XLEN", stream) + redis.call("LLEN", front)
 if remaining > 0 and redis.call("HGET", state, "paused") ~= "1" then
   redis.call("ZADD", ready, "NX", now, queue)
-  redis.call("PUBLISH", channel, "q")  -- back in line
+  redis.call("PUBLISH", channel, "q:" .. queue)  -- back in line
 elseif remaining == 0 then
   redis.call("HDEL", state, "care")
   if tonumber(redis.call("HGET", state, "tail") or "0") <= now then

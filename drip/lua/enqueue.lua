@@ -67,7 +67,7 @@ for i = 1, n do
 end
 
 -- Pass 2: write.
-local result, wake = {}, false
+local result, lined, wake = {}, {}, false
 for i = 1, n do
   local m = plan[i]
   if m.original then
@@ -87,7 +87,7 @@ for i = 1, n do
         "e", now, "r", m.run_at, "m", m.meta)
       if redis.call("HEXISTS", m.state, "tok") == 0 and redis.call("HGET", m.state, "paused") ~= "1"
           and redis.call("ZADD", m.ready, "NX", now, m.queue) == 1 then
-        wake = true
+        lined[#lined + 1] = m.queue
       end
     else
       local member = string.format("%016x", redis.call("INCR", m.seq)) .. m.id
@@ -103,7 +103,13 @@ for i = 1, n do
     result[i] = {m.id, m.run_at, 0}
   end
 end
-if wake then
+-- Wake-ups: "q:<queue>" when one queue got in line (a standing drain claims just that one),
+-- "q" when several did, "d" when only the due index changed (the supervisor re-arms).
+if #lined == 1 then
+  redis.call("PUBLISH", channel, "q:" .. lined[1])
+elseif #lined > 1 then
   redis.call("PUBLISH", channel, "q")
+elseif wake then
+  redis.call("PUBLISH", channel, "d")
 end
 return result
