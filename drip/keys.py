@@ -109,10 +109,10 @@ class Keys:
         """Sorted set of live worker processes ("host:pid:threads"), scored by heartbeat expiry."""
         return f"{self.prefix}:workers"
 
-    def standing(self) -> str:
+    def seats(self) -> str:
         """Hash of the worker threads running a drain ("host:pid:threads/n" -> 1), which includes
         standing by between leases to take queues in line themselves: the supervisor counts them busy."""
-        return f"{self.prefix}:standing"
+        return f"{self.prefix}:seats"
 
     def wake_channel(self) -> str:
         """Pub/sub channel that wakes the supervisor and the worker processes' line bells. Messages say

@@ -187,11 +187,11 @@ class Leases(Scripts):
         return added
 
     def leave(self, member: str) -> None:
-        seats = [f for f in self.client.hkeys(self.keys.standing()) if f.decode().startswith(member + "/")]
+        seats = [f for f in self.client.hkeys(self.keys.seats()) if f.decode().startswith(member + "/")]
         pipe = self.client.pipeline(transaction=True)
         pipe.zrem(self.keys.workers(), member)
         if seats:
-            pipe.hdel(self.keys.standing(), *seats)
+            pipe.hdel(self.keys.seats(), *seats)
         pipe.execute()
 
     def nudge(self) -> None:
@@ -200,12 +200,12 @@ class Leases(Scripts):
 
     def seat(self, seat: str) -> None:
         """The thread `seat` ("member/n") runs a drain now: the supervisor counts it busy."""
-        self.client.hset(self.keys.standing(), seat, 1)
+        self.client.hset(self.keys.seats(), seat, 1)
 
     def unseat(self, seat: str) -> None:
         """The thread `seat` goes back to the broker: wake the supervisor ("f") to grant to it again."""
         pipe = self.client.pipeline(transaction=False)
-        pipe.hdel(self.keys.standing(), seat)
+        pipe.hdel(self.keys.seats(), seat)
         pipe.publish(self.keys.wake_channel(), "f")
         pipe.execute()
 

@@ -161,17 +161,17 @@ class Store(Leases):
         pipe.time()
         pipe.zremrangebyscore(self.keys.workers(), "-inf", now_ms())
         pipe.zrange(self.keys.workers(), 0, -1)
-        pipe.hgetall(self.keys.standing())
+        pipe.hgetall(self.keys.seats())
         for shard in range(SHARDS):
             pipe.zcard(self.keys.leases(shard))
             pipe.zrange(self.keys.ready(shard), 0, head_limit - 1, withscores=True)
             pipe.zrange(self.keys.due(shard), 0, 0, withscores=True)
             pipe.scard(self.keys.handed(shard))
-        (seconds, micros), _expired, workers, standing, *per_shard = pipe.execute()
+        (seconds, micros), _expired, workers, seats, *per_shard = pipe.execute()
         live = {w.decode() for w in workers}
-        gone = [seat for seat in standing if seat.decode().rsplit("/", 1)[0] not in live]
+        gone = [seat for seat in seats if seat.decode().rsplit("/", 1)[0] not in live]
         if gone:  # seats of processes that died without leaving
-            self.client.hdel(self.keys.standing(), *gone)
+            self.client.hdel(self.keys.seats(), *gone)
         heads = sorted(
             (int(score), shard, queue.decode())
             for shard, rows in enumerate(per_shard[1::4])
@@ -182,7 +182,7 @@ class Store(Leases):
             now_ms=seconds * 1000 + micros // 1000,
             slots=sum(int(w.rsplit(b":", 1)[1]) for w in workers),
             leases=sum(per_shard[0::4]),
-            running=len(standing) - len(gone),
+            running=len(seats) - len(gone),
             handed=sum(per_shard[3::4]),
             heads=heads,
             earliest_due_ms=min(earliest, default=None),

@@ -174,7 +174,7 @@ def test_threads_running_drains_and_grants_on_their_way_are_not_granted_to(store
     assert sup.grant_round() == 1
     assert sup.grant_round() == 0
     assert len(set(sent.queues())) == 3
-    assert sorted(store.client.hkeys(store.keys.standing())) == [b"host:1:4/2", b"host:1:4/3"]
+    assert sorted(store.client.hkeys(store.keys.seats())) == [b"host:1:4/2", b"host:1:4/3"]
 
 
 def test_a_queue_in_line_wakes_the_supervisor_only_when_a_thread_idles_in_the_broker(store, idle_leader):
