@@ -75,7 +75,9 @@ class Intake:
         Credentials are checked before anything touches Redis, so a refused request is cheap.
         """
         check_content_type(request)
-        client = self.auth.before_body(request.headers, request.query_params, shared_secret=shared_secret)
+        # Only a shared-secret endpoint reads ?token=; the others skip parsing the query string.
+        query = request.query_params if shared_secret else {}
+        client = self.auth.before_body(request.headers, query, shared_secret=shared_secret)
         body = await read_json_body(request, self.settings.max_body)
         if self.auth.enabled and client is None:
             client = self.auth.after_body(request.headers, body)
@@ -90,24 +92,24 @@ class Intake:
         if wait_ms:
             raise RateLimited(max(1, math.ceil(wait_ms / 1000)))
 
-    async def _store(self, messages: list[Inbound]) -> list[Stored]:
+    async def _store(self, messages: list[Inbound]) -> list[Accepted]:
         if len(messages) > self.settings.max_batch:
             raise InvalidInput(f"more than {self.settings.max_batch} messages in one request (DRIP_MAX_BATCH)", "",
                                status=413)
-        stored = await self.store.enqueue(messages) if messages else []
-        for a in stored:
-            log.info("message_accepted", queue=a.queue, message_id=a.id, run_at=iso(a.run_at_ms), duplicate=a.duplicate)
-        return stored
+        accepted = [accepted_json(a) for a in await self.store.enqueue(messages)] if messages else []
+        for a in accepted:
+            log.info("message_accepted", queue=a.queue, message_id=a.id, run_at=a.run_at, duplicate=a.duplicate)
+        return accepted
 
     async def enqueue(self, request: Request) -> Response:
         messages, batch = parse_enqueue(await self._receive(request), now_ms(), self.rules)
-        answer = [accepted_json(a) for a in await self._store(messages)]
+        answer = await self._store(messages)
         return json_response(answer if batch else answer[0], 202)
 
     async def enqueue_contact(self, request: Request) -> Response:
         body = await self._receive(request, shared_secret=True)
         stored = await self._store([contacts.parse(body, now_ms(), self.rules)])
-        return json_response(accepted_json(stored[0]), 202)
+        return json_response(stored[0], 202)
 
     async def webhook(self, request: Request) -> Response:
         stored = await self._store(parse_webhook(await self._receive(request)))
