@@ -11,7 +11,7 @@ from __future__ import annotations
 import random
 import secrets
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import redis
 import redis.asyncio
@@ -211,10 +211,10 @@ class Store(Leases):
         now = seconds * 1000 + micros // 1000
         due = sorted((int(score), shard, queue.decode())
                      for shard, rows in enumerate(per_shard) for queue, score in rows if score <= now)
-        for _since, shard, queue in due[:_CLAIM_CANDIDATES]:
-            granted = self.grant({shard: [(queue, secrets.token_hex(8))]}, ttl_ms, via_broker=False)
-            if granted:
-                return Claim(*granted[0], more=len(due) > 1)
+        for _since, _shard, queue in due[:_CLAIM_CANDIDATES]:
+            claim = self.claim(queue, ttl_ms)
+            if claim is not None:
+                return replace(claim, more=len(due) > 1)
         return None
 
     def due_queues(self, limit: int) -> list[str]:

@@ -1,9 +1,10 @@
 """`drip supervisor`: one leader hands queues to the worker pool.
 
 The leader (a lease of its own; other supervisors wait as standbys) reclaims
-expired queue leases, counts free slots (threads of live worker processes minus
-live leases), grants a lease to each queue in line, oldest first, and sends one
-dramatiq drain message per grant. It sends promote_due when a scheduled message
+expired queue leases, counts the threads idle in the broker (threads of live
+worker processes minus those running a drain and grants on their way), grants a
+lease to a queue in line for each, oldest first, and sends one dramatiq drain
+message per grant. It sends promote_due when a scheduled message
 is due: armed for the earliest run_at, and every DRIP_SCHEDULER_INTERVAL_MS while
 messages are due. It counts a thread running a drain as busy even between leases:
 such a thread stands by and leases queues in line itself (drip.drain), so the
