@@ -19,7 +19,7 @@ from drip.keys import Keys
 REDIS_DOWN = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, redis.exceptions.BusyLoadingError)
 
 NAMES = (
-    "enqueue", "promote", "cancel", "grant", "advance", "fail", "renew", "reclaim", "elect", "resign",
+    "enqueue", "promote", "cancel", "grant", "heads", "advance", "fail", "renew", "reclaim", "elect", "resign",
     "pause", "resume", "replay", "purge", "ratelimit", "defer", "ghl_rate", "wake_deferred",
 )
 

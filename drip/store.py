@@ -195,26 +195,21 @@ class Store(Leases):
         return Claim(*granted[0], more=False) if granted else None
 
     def claim_next(self, ttl_ms: int) -> Claim | None:
-        """Lease the queue that has waited longest in line (if its place has come) to the caller, a
-        running drain, as the supervisor would grant it; None when no queue waits. The claim says
-        whether other queues waited beside it (else any that gets in line later rings the bell).
+        """Lease one of the queues that have waited longest in line (if their place has come) to the
+        caller, a running drain, as the supervisor would grant it; None when no queue waits. The claim
+        says whether other queues waited beside it (else any that gets in line later rings the bell).
 
         Drains of every process race for the oldest queue when one gets in line; one that loses
         tries the next oldest rather than give up while queues wait (a drain that stops claiming
         sleeps until the next ring, and the line would then shrink only as fast as it is rung).
-        Two round trips, one more per race lost."""
-        pipe = self.client.pipeline(transaction=False)
-        pipe.time()
-        for shard in range(SHARDS):
-            pipe.zrange(self.keys.ready(shard), 0, _CLAIM_CANDIDATES - 1, withscores=True)
-        (seconds, micros), *per_shard = pipe.execute()
-        now = seconds * 1000 + micros // 1000
-        due = sorted((int(score), shard, queue.decode())
-                     for shard, rows in enumerate(per_shard) for queue, score in rows if score <= now)
-        for _since, _shard, queue in due[:_CLAIM_CANDIDATES]:
-            claim = self.claim(queue, ttl_ms)
+        Two round trips (heads.lua reads every shard's line at once, grant.lua leases), one more
+        per race lost."""
+        more, *heads = self.scripts["heads"](keys=[self.keys.ready(s) for s in range(SHARDS)],
+                                            args=[_CLAIM_CANDIDATES])
+        for queue in heads:
+            claim = self.claim(queue.decode(), ttl_ms)
             if claim is not None:
-                return replace(claim, more=len(due) > 1)
+                return replace(claim, more=bool(more))
         return None
 
     def due_queues(self, limit: int) -> list[str]:
