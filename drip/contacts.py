@@ -175,6 +175,7 @@ def _dedup_from_fields(body: bytes, paths: tuple[str, ...]) -> str | None:
 
 #: Keys whose values are GoHighLevel credentials, wherever they sit in a payload.
 SECRET_KEYS = frozenset({"apiKey", "api_key", "apikey", "token", "access_token", "authorization"})
+_SECRET_BYTES = tuple({key.lower().encode() for key in SECRET_KEYS})
 
 
 def redact(value: Any) -> Any:
@@ -189,7 +190,7 @@ def redact(value: Any) -> Any:
 def redact_json(raw: bytes) -> bytes:
     """JSON text with its credentials redacted (cheap when it holds none of the keys)."""
     lowered = raw.lower()
-    if not any(key.lower().encode() in lowered for key in SECRET_KEYS):
+    if not any(key in lowered for key in _SECRET_BYTES):
         return raw
     try:
         return msgspec.json.encode(redact(msgspec.json.decode(raw)))

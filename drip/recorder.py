@@ -42,20 +42,19 @@ _FINAL = ("done", "dead", "cancelled")
 
 def fold(events: list[dict[bytes, bytes]]) -> list[db.HistoryRow]:
     """A batch of events (in stream order) as one row per message: its acceptance, if in the batch,
-    and the state its events reached. Two statements then write any batch."""
+    and the state its events reached. One COPY and two statements then write any batch."""
     rows: dict[str, db.HistoryRow] = {}
-    for fields in events:
-        f = {k.decode(): v for k, v in fields.items()}
-        kind, mid = f["k"].decode(), f["id"].decode()
+    for f in events:
+        kind, mid = f[b"k"].decode(), f[b"id"].decode()
         row = rows.get(mid)
         if row is None:
             row = rows[mid] = db.HistoryRow(mid, status=kind)
         if kind in ("queued", "scheduled"):
-            meta = msgspec.json.decode(f["m"])
-            row.queue, row.payload = f["q"].decode(), _storable_json(redact_json(f["p"]))
+            meta = msgspec.json.decode(f[b"m"])
+            row.queue, row.payload = f[b"q"].decode(), _storable_json(redact_json(f[b"p"]))
             row.location_id, row.workflow_id, row.contact_id = (
                 meta.get("location_id"), meta.get("workflow_id"), meta.get("contact_id"))
-            row.run_at_ms, row.enqueued_ms = int(f["r"]), int(f["e"])
+            row.run_at_ms, row.enqueued_ms = int(f[b"r"]), int(f[b"e"])
         elif kind == "promoted":
             kind = "queued"
         elif kind == "replayed":
@@ -64,17 +63,17 @@ def fold(events: list[dict[bytes, bytes]]) -> list[db.HistoryRow]:
             row.status = kind
             continue
         else:
-            if "a" in f:
-                attempts = int(f["a"])
+            if b"a" in f:
+                attempts = int(f[b"a"])
                 row.attempts = attempts if row.attempts is None else max(row.attempts, attempts)
-            if "s" in f and row.started_ms is None:
-                row.started_ms = int(f["s"])
-            if "f" in f and kind in _FINAL:
-                row.finished_ms = int(f["f"])
-            if kind == "done" and "s" in f:
-                row.released_ms = int(f["s"])
-            if "x" in f:
-                row.last_error = _text(f["x"])
+            if b"s" in f and row.started_ms is None:
+                row.started_ms = int(f[b"s"])
+            if b"f" in f and kind in _FINAL:
+                row.finished_ms = int(f[b"f"])
+            if kind == "done" and b"s" in f:
+                row.released_ms = int(f[b"s"])
+            if b"x" in f:
+                row.last_error = _text(f[b"x"])
         if not (row.status in _FINAL and kind not in _FINAL):
             row.status = kind
     return list(rows.values())
@@ -155,7 +154,7 @@ class Recorder:
             return 0
         rows = fold([fields for _, _, fields in events])
         if self._conn is None:
-            self._conn = db.connect(self.database_url)
+            self._conn = db.connect_history(self.database_url)
         try:
             db.write_history(self._conn, rows)
         except psycopg.DataError:

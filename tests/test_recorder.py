@@ -67,7 +67,7 @@ def test_events_reapplied_after_a_crash_give_the_same_rows(store, recorder, sett
     ids = [enqueue(store) for _ in range(3)]
     handle_all(store)
     events = store.read_events(500)  # the "crashed" recorder's read ...
-    with db.connect(settings.database_url) as conn:
+    with db.connect_history(settings.database_url) as conn:
         db.write_history(conn, fold([fields for _, _, fields in events]))  # ... and commit
     again = Recorder(store, settings.database_url)
     assert again.record_once() == 6
@@ -113,7 +113,7 @@ def test_a_late_event_never_moves_a_row_back(store, recorder, settings):
     done = {b"k": b"done", b"id": mid.encode(), b"q": b"q", b"a": b"2", b"s": b"1000", b"f": b"2000"}
     failed = {b"k": b"failed", b"id": mid.encode(), b"q": b"q", b"a": b"1", b"s": b"1000", b"f": b"1500",
               b"x": b"boom"}
-    with db.connect(settings.database_url) as conn:
+    with db.connect_history(settings.database_url) as conn:
         db.write_history(conn, fold([done]))
         db.write_history(conn, fold([failed]))
     row = rows(settings.database_url, [mid])[mid]
@@ -139,7 +139,7 @@ def test_a_replayed_message_starts_its_history_over(store, recorder, settings):
     mid = enqueue(store)
     recorder.record_once()
     ident = mid.encode()
-    with db.connect(settings.database_url) as conn:
+    with db.connect_history(settings.database_url) as conn:
         db.write_history(conn, fold([{b"k": b"dead", b"id": ident, b"q": b"q", b"a": b"5", b"s": b"1", b"f": b"2",
                                       b"x": b"boom"}]))
         db.write_history(conn, fold([{b"k": b"replayed", b"id": ident, b"q": b"q"}]))
@@ -157,7 +157,7 @@ def test_lateness_per_workflow_from_planned_and_actual_release(settings):
         rows_in.append(db.HistoryRow(new_id(), status="done", queue=queue, payload="{}", run_at_ms=planned,
                                      enqueued_ms=planned - 5, attempts=1, started_ms=released,
                                      finished_ms=released + 1, released_ms=released))
-    with db.connect(settings.database_url) as conn:
+    with db.connect_history(settings.database_url) as conn:
         db.write_history(conn, rows_in)
     (found,) = [row for row in db.lateness(settings.database_url, limit=1000) if row["queue"] == queue]
     assert found == {"queue": queue, "released": 3, "avg_late_ms": 130, "worst_late_ms": 300, "early": 1}
