@@ -26,14 +26,19 @@ local take, channel = tonumber(ARGV[6]), ARGV[7]
 local state, stream, leases, ready, events, front, handed = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
 local FIRST_ACK = 8
 
-if redis.call("HGET", state, "tok") ~= token then
+-- The state's fields this script reads, in one call (each call a script makes costs Redis
+-- about as much as a command from a client). None of them is changed behind this script's
+-- back while it runs, so the local copies below stay true as the script updates them.
+local s = redis.call("HMGET", state, "tok", "head", "att", "care", "paused", "tail")
+if s[1] ~= token then
   return {"lost"}
 end
+local head, attempt, care, paused, tail = s[2], s[3], tonumber(s[4]), s[5] == "1", tonumber(s[6] or "0")
 redis.call("SREM", handed, queue)  -- its drain has started (a no-op after the first step)
 
 local acks = (#ARGV - FIRST_ACK + 1) / 4
-if acks > 0 and redis.call("HGET", state, "head") == ARGV[FIRST_ACK] then
-  local attempt = redis.call("HGET", state, "att")
+local head_done = false  -- the head was acked: its fields go, unless a new head replaces them
+if acks > 0 and head == ARGV[FIRST_ACK] then
   local last_of_stream
   for i = 0, acks - 1 do
     local at = FIRST_ACK + 4 * i
@@ -54,19 +59,20 @@ if acks > 0 and redis.call("HGET", state, "head") == ARGV[FIRST_ACK] then
       .. string.format("%.0f", tonumber(string.sub(last_of_stream, dash + 1)) + 1)
     redis.call("XTRIM", stream, "MINID", next_id)
   end
-  redis.call("HDEL", state, "head", "att")
-  local care = redis.call("HGET", state, "care")
+  head, head_done = false, true
   if care then
-    if tonumber(care) <= acks then
+    if care <= acks then
       redis.call("HDEL", state, "care")
+      care = nil
     else
-      redis.call("HSET", state, "care", tonumber(care) - acks)
+      care = care - acks
+      redis.call("HSET", state, "care", care)
     end
   end
 end
 
-if take > 0 and redis.call("HGET", state, "paused") ~= "1" then
-  if redis.call("HEXISTS", state, "care") == 1 then
+if take > 0 and not paused then
+  if care then
     take = 1
   end
   local reply = {"messages"}
@@ -100,13 +106,12 @@ if take > 0 and redis.call("HGET", state, "paused") ~= "1" then
     end
   end
   if count > 0 then
-    local head = reply[2]
-    if redis.call("HGET", state, "head") == head then
+    if head == reply[2] then
       reply[7] = redis.call("HINCRBY", state, "att", 1)
+      redis.call("HSET", state, "exp", now + ttl, "who", worker, "n", count)
     else
-      redis.call("HSET", state, "head", head, "att", 1)
+      redis.call("HSET", state, "head", reply[2], "att", 1, "exp", now + ttl, "who", worker, "n", count)
     end
-    redis.call("HSET", state, "exp", now + ttl, "who", worker, "n", count)
     redis.call("ZADD", leases, "XX", now + ttl, queue)
     return reply
   end
@@ -114,16 +119,22 @@ end
 
 -- Release. The head's attempt count stays if it is unfinished (shutdown in
 -- the middle of a retry), so the next holder continues the count.
-redis.call("HDEL", state, "tok", "exp", "who", "n")
+local gone = {"tok", "exp", "who", "n"}
+if head_done then
+  gone[#gone + 1], gone[#gone + 2] = "head", "att"
+end
 redis.call("ZREM", leases, queue)
 local remaining = redis.call("XLEN", stream) + redis.call("LLEN", front)
-if remaining > 0 and redis.call("HGET", state, "paused") ~= "1" then
+if remaining > 0 and not paused then
   redis.call("ZADD", ready, "NX", now, queue)
   redis.call("PUBLISH", channel, "q:" .. queue)  -- back in line
 elseif remaining == 0 then
-  redis.call("HDEL", state, "care")
-  if tonumber(redis.call("HGET", state, "tail") or "0") <= now then
-    redis.call("HDEL", state, "tail")  -- an idle queue keeps no state (its hash goes with its last field)
+  if care then
+    gone[#gone + 1] = "care"
+  end
+  if tail <= now then
+    gone[#gone + 1] = "tail"  -- an idle queue keeps no state (its hash goes with its last field)
   end
 end
+redis.call("HDEL", state, unpack(gone))
 return {"released", remaining}

@@ -25,7 +25,9 @@ local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 local n, dedup_ttl, channel, horizon = tonumber(ARGV[1]), ARGV[2], ARGV[3], tonumber(ARGV[4])
 
 -- Pass 1: read and decide.
-local plan, tails, seen = {}, {}, {}
+-- Per queue, read once per call: its drip tail, and whether it can get in line (no lease,
+-- not paused). Neither changes while the script runs except the tail, which it keeps here.
+local plan, tails, free, seen = {}, {}, {}, {}
 local k, a = 1, 5
 for i = 1, n do
   local m = {
@@ -44,7 +46,9 @@ for i = 1, n do
   if not m.original then
     local tail = tails[m.queue]
     if tail == nil then
-      tail = tonumber(redis.call("HGET", m.state, "tail") or "0")
+      local st = redis.call("HMGET", m.state, "tail", "tok", "paused")
+      tail = tonumber(st[1] or "0")
+      free[m.queue] = not st[2] and st[3] ~= "1"
     end
     local run_at = now
     if m.kind == "delay" then
@@ -85,9 +89,11 @@ for i = 1, n do
       redis.call("XADD", m.stream, "*", "id", m.id, "p", m.payload, "e", now, "r", m.run_at)
       redis.call("XADD", m.events, "*", "k", "queued", "id", m.id, "q", m.queue, "p", m.payload,
         "e", now, "r", m.run_at, "m", m.meta)
-      if redis.call("HEXISTS", m.state, "tok") == 0 and redis.call("HGET", m.state, "paused") ~= "1"
-          and redis.call("ZADD", m.ready, "NX", now, m.queue) == 1 then
-        lined[#lined + 1] = m.queue
+      if free[m.queue] then
+        free[m.queue] = false  -- in line now (or already was): one ZADD per queue and call
+        if redis.call("ZADD", m.ready, "NX", now, m.queue) == 1 then
+          lined[#lined + 1] = m.queue
+        end
       end
     else
       local member = string.format("%016x", redis.call("INCR", m.seq)) .. m.id
