@@ -75,11 +75,11 @@ class DeadLetters(Scripts):
         for queue, ids in by_queue.items():
             shard = shard_of(queue)
             for start in range(0, len(ids), CHUNK):
-                done += self.scripts["replay"](
-                    keys=[k.dead(shard), k.dead_index(shard), k.state(queue), k.stream(queue), k.front(queue),
-                          k.ready(shard), k.events(shard)],
-                    args=[queue, "head" if to_head else "tail", now_ms(), k.wake_channel(),
-                          *ids[start : start + CHUNK]],
+                done += self.run(
+                    "replay",
+                    [k.dead(shard), k.dead_index(shard), k.state(queue), k.stream(queue), k.front(queue),
+                     k.ready(shard), k.events(shard)],
+                    [queue, "head" if to_head else "tail", now_ms(), k.wake_channel(), *ids[start : start + CHUNK]],
                 )
                 progress(done)
         return done
@@ -92,7 +92,7 @@ class DeadLetters(Scripts):
         purged = 0
         for shard, ids in by_shard.items():
             for start in range(0, len(ids), CHUNK):
-                purged += self.scripts["purge"](
-                    keys=[self.keys.dead(shard), self.keys.dead_index(shard)], args=ids[start : start + CHUNK]
+                purged += self.run(
+                    "purge", [self.keys.dead(shard), self.keys.dead_index(shard)], ids[start : start + CHUNK]
                 )
         return purged

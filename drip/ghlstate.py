@@ -16,9 +16,10 @@ _CACHE_S = 3600
 
 class GhlState(Scripts):
     def _rate(self, location: str, op: str, *extra: object) -> tuple[int, int]:
-        wait, entry = self.scripts["ghl_rate"](
-            keys=[self.keys.ghl_rate(location), self.keys.ghl_rate(location) + ":meta"],
-            args=[op, INTERVAL, INTERVAL_MS + MARGIN_MS, DAILY, *extra],
+        wait, entry = self.run(
+            "ghl_rate",
+            [self.keys.ghl_rate(location), self.keys.ghl_rate(location) + ":meta"],
+            [op, INTERVAL, INTERVAL_MS + MARGIN_MS, DAILY, *extra],
         )
         return int(wait), int(entry)
 

@@ -84,10 +84,11 @@ class Leases(Scripts):
         args: list = [queue, token, now_ms(), ttl_ms, worker, take, k.wake_channel()]
         for ack in acks:
             args += [ack.entry_id, ack.id, ack.started_ms, ack.finished_ms]
-        reply = self.scripts["advance"](
-            keys=[k.state(queue), k.stream(queue), k.leases(shard), k.ready(shard), k.events(shard), k.front(queue),
+        reply = self.run(
+            "advance",
+            [k.state(queue), k.stream(queue), k.leases(shard), k.ready(shard), k.events(shard), k.front(queue),
                   k.handed(shard)],
-            args=args,
+            args,
         )
         kind = reply[0]
         if kind == b"messages":
@@ -122,10 +123,11 @@ class Leases(Scripts):
         queue = taken.message.queue
         shard = shard_of(queue)
         k = self.keys
-        reply = self.scripts["fail"](
-            keys=[k.state(queue), k.stream(queue), k.front(queue), k.leases(shard), k.ready(shard), k.events(shard),
+        reply = self.run(
+            "fail",
+            [k.state(queue), k.stream(queue), k.front(queue), k.leases(shard), k.ready(shard), k.events(shard),
                   k.dead(shard), k.dead_index(shard), k.paused(shard)],
-            args=[queue, token, now_ms(), taken.entry_id, taken.message.id, error, max_attempts, started_ms,
+            [queue, token, now_ms(), taken.entry_id, taken.message.id, error, max_attempts, started_ms,
                   finished_ms, "1" if not_run else "0", on_dead, retry_at_ms, k.wake_channel()],
         )
         return reply[0].decode(), int(reply[1]) if len(reply) > 1 else 0
@@ -134,9 +136,10 @@ class Leases(Scripts):
         """Give the head its attempt back and release the queue until `ready_at_ms`; False if the lease is lost."""
         queue = taken.message.queue
         k, shard = self.keys, shard_of(queue)
-        return bool(self.scripts["defer"](
-            keys=[k.state(queue), k.leases(shard), k.ready(shard)],
-            args=[queue, token, taken.entry_id, ready_at_ms, k.wake_channel()],
+        return bool(self.run(
+            "defer",
+            [k.state(queue), k.leases(shard), k.ready(shard)],
+            [queue, token, taken.entry_id, ready_at_ms, k.wake_channel()],
         ))
 
     def renew(self, leases: Iterable[tuple[str, str]], ttl_ms: int) -> list[bool]:
@@ -168,14 +171,15 @@ class Leases(Scripts):
     def pause(self, queue: str) -> bool:
         """Stop handing out the queue's messages; False if it was paused already."""
         k, shard = self.keys, shard_of(queue)
-        return bool(self.scripts["pause"](keys=[k.state(queue), k.ready(shard), k.paused(shard)], args=[queue]))
+        return bool(self.run("pause", [k.state(queue), k.ready(shard), k.paused(shard)], [queue]))
 
     def resume(self, queue: str) -> bool:
         """Hand the queue's messages out again; False if it was not paused."""
         k, shard = self.keys, shard_of(queue)
-        return bool(self.scripts["resume"](
-            keys=[k.state(queue), k.stream(queue), k.front(queue), k.ready(shard), k.paused(shard)],
-            args=[queue, now_ms(), k.wake_channel()],
+        return bool(self.run(
+            "resume",
+            [k.state(queue), k.stream(queue), k.front(queue), k.ready(shard), k.paused(shard)],
+            [queue, now_ms(), k.wake_channel()],
         ))
 
     # --- worker processes ---------------------------------------------------
@@ -210,10 +214,10 @@ class Leases(Scripts):
         pipe.execute()
 
     def elect(self, token: str, ttl_ms: int, role: str = "supervisor") -> bool:
-        return bool(self.scripts["elect"](keys=[self.keys.leader(role)], args=[token, ttl_ms]))
+        return bool(self.run("elect", [self.keys.leader(role)], [token, ttl_ms]))
 
     def resign(self, token: str, role: str = "supervisor") -> None:
-        self.scripts["resign"](keys=[self.keys.leader(role)], args=[token])
+        self.run("resign", [self.keys.leader(role)], [token])
 
     def subscribe_wake(self) -> redis.client.PubSub:
         pubsub = self.client.pubsub(ignore_subscribe_messages=True)

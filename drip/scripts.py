@@ -2,13 +2,15 @@
 (store: messages, schedule, history events; leases: queue leases, workers, leadership).
 
 Every multi-step change to Redis is one script in lua/, loaded from the package
-and run by name (`self.scripts["grant"]` runs `lua/grant.lua`).
+and run by name (`self.run("grant", keys, args)` runs `lua/grant.lua`).
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from importlib import resources
+from typing import Any
 
 import redis
 import redis.asyncio
@@ -38,16 +40,28 @@ def async_redis_client(url: str, *, timeout_s: float = 5.0) -> redis.asyncio.Red
 
 
 class Scripts:
-    """A sync client with every script registered on it, under one key prefix."""
+    """A sync client with every script registered on it, under one key prefix.
+
+    Scripts run on a connection of the calling thread's own, not through redis-py's command
+    path: that path (pool checkout and release, retry wrapper, argument checks) cost ~65 us
+    of CPU per call here against ~55 us for the round trip itself, and a drain makes one or
+    two script calls per step. Nothing is retried behind the caller's back either: a script
+    that writes must not run twice because a reply was lost; callers see REDIS_DOWN and decide
+    (the connection reconnects on its next use).
+    """
 
     def __init__(self, client: redis.Redis, keys: Keys) -> None:
         self.client = client
         self.keys = keys
         self.scripts = {name: client.register_script(lua(name)) for name in NAMES}
+        self._local = threading.local()
+
+    def run(self, name: str, keys: Sequence, args: Sequence) -> Any:
+        """Run one script once; its reply. One round trip."""
+        return self.run_many(name, [(keys, args)])[0]
 
     def run_many(self, name: str, calls: Sequence[tuple[Sequence, Sequence]]) -> list:
-        """Run one script once per (keys, args), in one round trip. (redis-py's script pipelines ask
-        SCRIPT EXISTS before every execute: a round trip more on paths that run many times a second.)
+        """Run one script once per (keys, args), in one round trip; their replies in order.
         Redis lost its scripts (a restart, SCRIPT FLUSH)? Then no call ran: load it and send again."""
         script = self.scripts[name]
         replies = self._send_all(script.sha, calls)
@@ -60,10 +74,23 @@ class Scripts:
         return replies
 
     def _send_all(self, sha: str, calls: Sequence[tuple[Sequence, Sequence]]) -> list:
-        pipe = self.client.pipeline(transaction=False)
-        for keys, args in calls:
-            pipe.evalsha(sha, len(keys), *keys, *args)
-        return pipe.execute(raise_on_error=False)
+        conn = self._connection()
+        conn.send_packed_command(conn.pack_commands(
+            [("EVALSHA", sha, len(keys), *keys, *args) for keys, args in calls]))
+        replies: list = []
+        for _ in calls:
+            try:
+                replies.append(conn.read_response())
+            except redis.exceptions.ResponseError as exc:  # this call's error; the next replies still follow
+                replies.append(exc)
+        return replies
+
+    def _connection(self) -> redis.connection.AbstractConnection:
+        """This thread's connection for scripts, made by the client's pool with its settings."""
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._local.conn = self.client.connection_pool.make_connection()
+        return conn
 
     def redis_now_ms(self) -> int:
         """Redis's clock, the one run_at and promotion are judged by."""

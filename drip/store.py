@@ -151,7 +151,7 @@ class Store(Leases):
     def enqueue(self, messages: Sequence[Inbound]) -> list[Stored]:
         key_list, args = enqueue_call(self.keys, messages, self.dedup_ttl_ms, self.horizon_ms)
         try:
-            return stored(messages, self.scripts["enqueue"](keys=key_list, args=args))
+            return stored(messages, self.run("enqueue", key_list, args))
         except redis.exceptions.ResponseError as exc:
             raise beyond_horizon(messages, exc, self.horizon_ms) from None
 
@@ -204,8 +204,7 @@ class Store(Leases):
         sleeps until the next ring, and the line would then shrink only as fast as it is rung).
         Two round trips (heads.lua reads every shard's line at once, grant.lua leases), one more
         per race lost."""
-        more, *heads = self.scripts["heads"](keys=[self.keys.ready(s) for s in range(SHARDS)],
-                                            args=[_CLAIM_CANDIDATES])
+        more, *heads = self.run("heads", [self.keys.ready(s) for s in range(SHARDS)], [_CLAIM_CANDIDATES])
         for queue in heads:
             claim = self.claim(queue.decode(), ttl_ms)
             if claim is not None:
@@ -257,10 +256,11 @@ class Store(Leases):
     def cancel(self, queue: str, message_id: str) -> bool:
         """Remove a scheduled message; False if it was promoted (or cancelled) meanwhile."""
         k, shard = self.keys, shard_of(queue)
-        return bool(self.scripts["cancel"](
-            keys=[k.scheduled_ids(shard), k.delayed(queue), k.bodies(queue), k.due(shard), k.events(shard),
+        return bool(self.run(
+            "cancel",
+            [k.scheduled_ids(shard), k.delayed(queue), k.bodies(queue), k.due(shard), k.events(shard),
                   k.cancelled(shard)],
-            args=[message_id, queue],
+            [message_id, queue],
         ))
 
     # --- history events -----------------------------------------------------
