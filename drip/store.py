@@ -21,7 +21,7 @@ from drip.errors import InvalidInput
 from drip.keys import SHARDS, Keys, shard_of
 from drip.leases import Leases
 from drip.messages import Inbound, now_ms
-from drip.scripts import async_redis_client, lua, redis_client
+from drip.scripts import AsyncScripts, async_redis_client, redis_client
 
 #: Queues in line a drain's claim reads per shard, and tries at most, oldest first.
 _CLAIM_CANDIDATES = 4
@@ -106,8 +106,7 @@ class AsyncStore:
         self.keys = keys
         self.dedup_ttl_ms = dedup_ttl_ms
         self.horizon_ms = horizon_ms
-        self._enqueue = client.register_script(lua("enqueue"))
-        self._ratelimit = client.register_script(lua("ratelimit"))
+        self.scripts = AsyncScripts(client, ("enqueue", "ratelimit"))
 
     @classmethod
     def from_settings(cls, settings: Settings) -> AsyncStore:
@@ -117,13 +116,13 @@ class AsyncStore:
     async def enqueue(self, messages: Sequence[Inbound]) -> list[Stored]:
         key_list, args = enqueue_call(self.keys, messages, self.dedup_ttl_ms, self.horizon_ms)
         try:
-            return stored(messages, await self._enqueue(keys=key_list, args=args))
+            return stored(messages, await self.scripts.run("enqueue", key_list, args))
         except redis.exceptions.ResponseError as exc:
             raise beyond_horizon(messages, exc, self.horizon_ms) from None
 
     async def take_token(self, client: str, per_second: float, burst: int) -> int:
         """Take a token from `client`'s bucket: 0, or the ms until one is there."""
-        return int(await self._ratelimit(keys=[self.keys.rate_bucket(client)], args=[per_second / 1000, burst]))
+        return int(await self.scripts.run("ratelimit", [self.keys.rate_bucket(client)], [per_second / 1000, burst]))
 
     async def ping(self) -> bool:
         return bool(await self.client.ping())
