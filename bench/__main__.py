@@ -49,17 +49,21 @@ class Row:
 
 
 def table(title: str, rows: list[Row]) -> None:
-    """Print rows grouped by figure; drip's ratio to each peer on the same figure."""
+    """Print rows grouped by figure; each drip setup's ratio to every peer on the same figure (one
+    column per setup: "drip", "drip, 2 web processes" ...)."""
+    mine = list(dict.fromkeys(r.system for r in rows if r.system.startswith("drip")))
     print(f"\n## {title}\n")
-    print("| figure | system | median (min–max) | drip ÷ system |")  # for times, below 1 is drip ahead
-    print("| --- | --- | --- | --- |")
+    # For times, a ratio below 1 is drip ahead.
+    print("| figure | system | median (min–max) | " + " | ".join(f"{m} ÷ system" for m in mine) + " |")
+    print("| --- | --- | --- | " + " | ".join("---" for _ in mine) + " |")
     for row in rows:
-        ratio = ""
-        mine = next((r for r in rows if r.what == row.what and r.system == "drip" and r.runs), None)
-        if row.system != "drip" and mine and row.runs and row.median():
-            ratio = f"{mine.median() / row.median():.2f}×"
+        ratios = []
+        for m in mine:
+            ours = next((r for r in rows if r.what == row.what and r.system == m and r.runs), None)
+            fits = row.system not in mine and ours and row.runs and row.median()
+            ratios.append(f"{ours.median() / row.median():.2f}×" if fits else "")
         shown = summary(row.runs, row.unit, row.digits) if row.runs else "not measured"
-        print(f"| {row.what} | {row.system} | {shown} | {ratio} |")
+        print(f"| {row.what} | {row.system} | {shown} | " + " | ".join(ratios) + " |")
     sys.stdout.flush()
 
 
@@ -76,8 +80,9 @@ def attempt(rows: list[Row], system: str, run: Callable[[], None]) -> None:
 
 
 def webhook(runs: int, database_url: str, redis_url: str) -> None:
-    systems = {"drip": drip_runs.webhook, "Express + BullMQ (seed)": bullmq.webhook,
-               "bare Starlette + XADD": starlette_xadd.webhook}
+    systems = {"drip": drip_runs.webhook,
+               "drip, 2 web processes": functools.partial(drip_runs.webhook, processes=2),
+               "Express + BullMQ (seed)": bullmq.webhook, "bare Starlette + XADD": starlette_xadd.webhook}
     bullmq.ensure_installed()
     rows: dict[tuple[str, str], Row] = {}
     for system in systems:

@@ -70,14 +70,14 @@ def drain_rate(running: Running, queues: int, per_queue: int) -> float:
 
 
 @contextmanager
-def webhook(port: int, redis_url: str) -> Iterator[Target]:
-    """`drip web` alone (no auth, log level warning) on `port`, under a prefix of its own."""
+def webhook(port: int, redis_url: str, processes: int = 1) -> Iterator[Target]:
+    """`drip web` alone (no auth, log level warning, `processes` of it) on `port`, under a prefix of its own."""
     prefix = f"bench{secrets.token_hex(3)}"
     settings = config.load(prefix=prefix, redis_url=redis_url)
     folder = Path(tempfile.mkdtemp(prefix="drip-bench-"))
     cluster = Cluster(settings, folder)
     try:
-        url = cluster.start_web(DRIP_LOG_LEVEL="warning", port=port)
+        url = cluster.start_web(DRIP_LOG_LEVEL="warning", DRIP_WEB_PROCESSES=str(processes), port=port)
         yield Target(url, "/enqueue", b'{"queue":"q","payload":{"n":1}}')
     finally:
         cluster.stop()

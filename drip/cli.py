@@ -37,13 +37,15 @@ def _store(settings: config.Settings) -> Store:
 def cmd_web(args: argparse.Namespace) -> int:
     import uvicorn
 
-    settings = _settings()
+    settings = _settings(web_processes=args.processes)
     logs.setup(settings.log_level, settings.log_format, process="web")
     uvicorn.run(
         "drip.web:create_app",
         factory=True,
         host=args.host,
         port=args.port,
+        # One Python process answers a few thousand requests a second; more share the port.
+        workers=settings.web_processes,
         loop="uvloop",
         http="httptools",
         log_config=None,
@@ -247,6 +249,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("web", help="run the webhook (Starlette under uvicorn)")
     http_options(p)
+    p.add_argument("--processes", "-p", type=int, help="processes answering on the port (default DRIP_WEB_PROCESSES)")
     p.set_defaults(func=cmd_web)
 
     p = sub.add_parser("supervisor", help="run the supervisor (leader election, grants, history recorder)")

@@ -33,6 +33,7 @@ class Settings(BaseSettings):
 
     processes: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)
     threads: int = Field(default=8, ge=1)
+    web_processes: int = Field(default=1, ge=1)
 
     handler: str | None = None
     routes: str | None = None

@@ -1,17 +1,20 @@
 """The webhook as a real process: a huge upload is cut off without growing memory; WhatsApp conversations
-posted concurrently are each handled in order."""
+posted concurrently are each handled in order; several processes share its port."""
 
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 from collections import defaultdict
 
 import pytest
 
+from drip.keys import Keys
 from tests import rawhttp
 from tests.handlers import log_key, read_log
 from tests.helpers import wait_for
+from tests.test_pipeline import post_queues
 from tests.whatsapp_payloads import PHONE_NUMBER_ID, message, notification, sign
 
 pytestmark = pytest.mark.slow
@@ -86,3 +89,38 @@ def test_50_whatsapp_conversations_of_20_messages_are_each_handled_in_order(clus
         if row["ev"] == "enter":
             handled[row["q"]].append(row["id"])
     assert handled == sent
+
+
+def _stat(pid: int) -> list[str] | None:
+    """Fields of /proc/<pid>/stat after the command name (state first, then the parent's pid); None if gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+
+
+def children_of(pid: int) -> list[int]:
+    """Live (not zombie) child processes of `pid`."""
+    stats = {int(e): _stat(int(e)) for e in os.listdir("/proc") if e.isdigit()}
+    return [child for child, st in stats.items() if st and st[0] != "Z" and int(st[1]) == pid]
+
+
+def alive(pid: int) -> bool:
+    st = _stat(pid)
+    return st is not None and st[0] != "Z"
+
+
+def test_web_processes_answer_on_one_port_and_all_stop_on_sigterm(cluster, r, settings):
+    """DRIP_WEB_PROCESSES=2: two processes answer on the one port, every accepted message is stored,
+    and SIGTERM to `drip web` stops them all (none is left behind)."""
+    cluster.start_web(DRIP_WEB_PROCESSES="2")
+    parent = cluster.children["web"].pid
+    wait_for(lambda: len(children_of(parent)) >= 2, 30, "two web processes under drip web")
+    processes = children_of(parent)
+    posted = asyncio.run(post_queues(cluster.web_url, 20, 10))
+    keys = Keys(settings.prefix)
+    assert {q: r.xlen(keys.stream(q)) for q in posted} == {q: 10 for q in posted}
+    cluster.stop()
+    assert cluster.children["web"].returncode == 0
+    wait_for(lambda: not any(alive(pid) for pid in processes), 10, "no web process left behind")
