@@ -87,7 +87,7 @@ class Leases(Scripts):
         reply = self.run(
             "advance",
             [k.state(queue), k.stream(queue), k.leases(shard), k.ready(shard), k.events(shard), k.front(queue),
-                  k.handed(shard)],
+             k.handed(shard)],
             args,
         )
         kind = reply[0]
@@ -126,9 +126,9 @@ class Leases(Scripts):
         reply = self.run(
             "fail",
             [k.state(queue), k.stream(queue), k.front(queue), k.leases(shard), k.ready(shard), k.events(shard),
-                  k.dead(shard), k.dead_index(shard), k.paused(shard)],
+             k.dead(shard), k.dead_index(shard), k.paused(shard)],
             [queue, token, now_ms(), taken.entry_id, taken.message.id, error, max_attempts, started_ms,
-                  finished_ms, "1" if not_run else "0", on_dead, retry_at_ms, k.wake_channel()],
+             finished_ms, "1" if not_run else "0", on_dead, retry_at_ms, k.wake_channel()],
         )
         return reply[0].decode(), int(reply[1]) if len(reply) > 1 else 0
 

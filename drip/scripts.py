@@ -47,9 +47,9 @@ class Scripts:
     path: that path (pool checkout and release, retry wrapper, argument checks, re-packing
     each argument) cost ~65 us of CPU per call here against ~55 us for the round trip
     itself, and a drain makes one or two script calls per step. Commands are packed by
-    hiredis, as redis-py itself does when hiredis is installed. Nothing is retried behind the caller's back either: a script
-    that writes must not run twice because a reply was lost; callers see REDIS_DOWN and decide
-    (the connection reconnects on its next use).
+    hiredis, as redis-py itself does when hiredis is installed. Nothing is retried behind
+    the caller's back either: a script that writes must not run twice because a reply was
+    lost; callers see REDIS_DOWN and decide (the connection reconnects on its next use).
     """
 
     def __init__(self, client: redis.Redis, keys: Keys) -> None:

@@ -23,7 +23,7 @@ from drip.leases import Leases
 from drip.messages import Inbound, now_ms
 from drip.scripts import AsyncScripts, async_redis_client, redis_client
 
-#: Queues in line a drain's claim reads per shard, and tries at most, oldest first.
+#: Queues in line a drain's claim tries at most, oldest first (heads.lua reads two per shard).
 _CLAIM_CANDIDATES = 4
 
 
@@ -258,7 +258,7 @@ class Store(Leases):
         return bool(self.run(
             "cancel",
             [k.scheduled_ids(shard), k.delayed(queue), k.bodies(queue), k.due(shard), k.events(shard),
-                  k.cancelled(shard)],
+             k.cancelled(shard)],
             [message_id, queue],
         ))
 

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
+
+import pytest
 
 from drip.keys import Keys, shard_of
 from drip.messages import Inbound, new_id, now_ms
 from drip.leases import LOST, Ack, Released, Taken
-from drip.store import Store
+from drip.scripts import REDIS_DOWN, async_redis_client, redis_client
+from drip.store import AsyncStore, Store
 from drip.timing import Timing
+from tests.helpers import TcpProxy
 
 
 def put(store: Store, queue: str, n: int = 1, **kw) -> list[str]:
@@ -239,3 +244,55 @@ def test_scripts_lost_by_redis_are_loaded_again_and_nothing_runs_twice(store, r)
                           via_broker=True)
     assert sorted(granted) == [("a", "ta"), ("b", "tb")]
     assert r.hget(store.keys.state("a"), "tok") == b"ta" and r.hget(store.keys.state("b"), "tok") == b"tb"
+
+
+def test_a_script_call_on_a_cut_connection_reports_redis_down_and_the_next_call_reconnects(store, r, settings):
+    """Scripts run on each thread's own connection: when the network cuts it, the call raises a
+    REDIS_DOWN error (nothing retried behind the caller's back), and once Redis can be reached again
+    the next call reconnects by itself."""
+    where = r.connection_pool.connection_kwargs
+    proxy = TcpProxy(where.get("host", "127.0.0.1"), where.get("port", 6379))
+    try:
+        via_proxy = Store(redis_client(f"redis://127.0.0.1:{proxy.port}/{where.get('db', 0)}", timeout_s=2),
+                          store.keys)
+        put(store, "q", 2)
+        assert via_proxy.grant({shard_of("q"): [("q", "tok")]}, 5000, via_broker=False) == [("q", "tok")]
+        proxy.cut()
+        with pytest.raises(REDIS_DOWN):
+            via_proxy.advance("q", "tok", worker="w", ttl_ms=5000, ack=None, take=True)
+        proxy.restore()
+        step = via_proxy.advance("q", "tok", worker="w", ttl_ms=5000, ack=None, take=True)
+        assert isinstance(step, Taken) and step.message.queue == "q" and step.message.attempt == 1
+    finally:
+        proxy.close()
+
+
+def test_the_webhook_store_reports_a_cut_connection_and_its_next_call_reconnects(r, settings):
+    """The webhook's script call on a pooled connection: a cut connection raises a REDIS_DOWN error
+    and is not handed to the next request half-read; once Redis can be reached again calls succeed."""
+    where = r.connection_pool.connection_kwargs
+    proxy = TcpProxy(where.get("host", "127.0.0.1"), where.get("port", 6379))
+
+    async def scenario() -> tuple[Exception | None, list]:
+        store = AsyncStore(async_redis_client(f"redis://127.0.0.1:{proxy.port}/{where.get('db', 0)}", timeout_s=2),
+                           Keys(settings.prefix), dedup_ttl_ms=60_000, horizon_ms=86_400_000)
+        try:
+            await store.enqueue([Inbound(new_id(), "q", b"1")])
+            proxy.cut()
+            failed = None
+            try:
+                await store.enqueue([Inbound(new_id(), "q", b"2")])
+            except REDIS_DOWN as exc:
+                failed = exc
+            proxy.restore()
+            return failed, await store.enqueue([Inbound(new_id(), "q", b"3")])
+        finally:
+            await store.close()
+
+    try:
+        failed, stored = asyncio.run(scenario())
+    finally:
+        proxy.close()
+    assert failed is not None, "the call on the cut connection reported Redis down"
+    assert len(stored) == 1 and not stored[0].duplicate
+    assert r.xlen(Keys(settings.prefix).stream("q")) == 2, "the first and third messages, stored once each"
