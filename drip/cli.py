@@ -7,7 +7,6 @@ at a user for a mistake they can fix.
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
 import threading
 
@@ -23,6 +22,7 @@ from drip.keys import Keys
 from drip.messages import iso, now_ms
 from drip.routes import Router
 from drip.scripts import REDIS_DOWN, redis_client
+from drip.stopping import stop_on_signals
 from drip.store import Store
 
 
@@ -35,24 +35,11 @@ def _store(settings: config.Settings) -> Store:
 
 
 def cmd_web(args: argparse.Namespace) -> int:
-    import uvicorn
+    from drip import serve
 
     settings = _settings(web_processes=args.processes)
     logs.setup(settings.log_level, settings.log_format, process="web")
-    uvicorn.run(
-        "drip.web:create_app",
-        factory=True,
-        host=args.host,
-        port=args.port,
-        # One Python process answers a few thousand requests a second; more share the port.
-        workers=settings.web_processes,
-        loop="uvloop",
-        http="httptools",
-        log_config=None,
-        access_log=False,
-        timeout_graceful_shutdown=int(settings.shutdown_grace_s),
-    )
-    return 0
+    return serve.run(settings, args.host, args.port)
 
 
 def cmd_supervisor(args: argparse.Namespace) -> int:
@@ -64,8 +51,7 @@ def cmd_supervisor(args: argparse.Namespace) -> int:
     logs.setup(settings.log_level, settings.log_format, process="supervisor")
     broker = make_broker(settings)
     stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
+    stop_on_signals(stop)
     supervisor = Supervisor(settings, _store(settings), actors.Outbox(broker, settings))
     supervisor.run(stop)
     broker.close()

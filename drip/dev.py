@@ -10,7 +10,6 @@ SIGTERM stops them all, and none outlives this process.
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import threading
 from pathlib import Path
@@ -19,6 +18,7 @@ import psycopg
 
 from drip import config, db, embedded, logs, procs
 from drip.scripts import REDIS_DOWN, redis_client
+from drip.stopping import stop_on_signals
 
 log = logs.get("drip.dev")
 
@@ -72,12 +72,7 @@ def run(host: str, port: int, *, force_embedded: bool = False) -> int:
 
 def _run_children(host: str, port: int, env: os._Environ, grace_s: float) -> int:
     stop = threading.Event()
-
-    def on_signal(signum: int, _frame: object) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    stop_on_signals(stop)
     children = {
         "web": procs.spawn(procs.python_module("drip", "web", "--host", host, "--port", str(port)), env),
         "supervisor": procs.spawn(procs.python_module("drip", "supervisor"), env),

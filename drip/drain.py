@@ -27,7 +27,7 @@ from drip.bell import LOOK, LineBell
 from drip.config import Settings
 from drip.errors import Defer, Permanent
 from drip.keeper import Keeper
-from drip.leases import Ack, Released, Taken
+from drip.leases import Ack, Lost, Released, Taken
 from drip.messages import now_ms
 from drip.routes import Route, Router
 from drip.scripts import REDIS_DOWN

@@ -1,4 +1,5 @@
-"""`drip worker`: DRIP_PROCESSES worker processes, each replaced when it dies.
+"""Process pools: `drip worker`'s DRIP_PROCESSES worker processes and `drip web --processes N`'s
+web processes, each replaced when it dies.
 
 dramatiq's own launcher stops everything when one process dies; a queue
 service must instead keep going, so this small parent restarts a dead child
@@ -9,13 +10,14 @@ for a graceful stop.
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import threading
 import time
+from collections.abc import Mapping
 
 from drip import logs, procs
 from drip.config import Settings
+from drip.stopping import stop_on_signals
 
 log = logs.get("drip.pool")
 
@@ -26,19 +28,20 @@ _MAX_RESTART_DELAY_S = 30.0
 
 
 def run(settings: Settings) -> int:
-    stopping = threading.Event()
-
-    def on_signal(signum: int, _frame: object) -> None:
-        stopping.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-
+    """`drip worker`: the worker processes."""
     env = {**os.environ, "DRIP_THREADS": str(settings.threads)}
-    slots: list[tuple[subprocess.Popen, float]] = []
-    for _ in range(settings.processes):
-        slots.append((procs.spawn(procs.python_module("drip.worker"), env), time.monotonic()))
-    log.info("pool_started", processes=settings.processes, threads=settings.threads)
+    log.info("pool_started", role="worker", processes=settings.processes, threads=settings.threads)
+    return supervise("worker", procs.python_module("drip.worker"), settings.processes, env,
+                     settings.shutdown_grace_s + 5)
+
+
+def supervise(role: str, argv: list[str], count: int, env: Mapping[str, str], grace_s: float) -> int:
+    """Keep `count` children running `argv` until SIGTERM/SIGINT, then stop them (SIGTERM, and
+    SIGKILL for any still running after `grace_s`)."""
+    stopping = threading.Event()
+    stop_on_signals(stopping)
+
+    slots: list[tuple[subprocess.Popen, float]] = [(procs.spawn(argv, env), time.monotonic()) for _ in range(count)]
     restart_delay = 0.0
     while not stopping.wait(_CHECK_S):
         for index, (child, started) in enumerate(slots):
@@ -47,12 +50,12 @@ def run(settings: Settings) -> int:
                 continue
             quick = time.monotonic() - started < _QUICK_DEATH_S
             restart_delay = min(max(restart_delay * 2, 0.5), _MAX_RESTART_DELAY_S) if quick else 0.0
-            log.error("worker_process_died", pid=child.pid, exit_code=code, restart_in_s=restart_delay)
+            log.error("process_died", role=role, pid=child.pid, exit_code=code, restart_in_s=restart_delay)
             if stopping.wait(restart_delay):
                 break
-            replacement = procs.spawn(procs.python_module("drip.worker"), env)
+            replacement = procs.spawn(argv, env)
             slots[index] = (replacement, time.monotonic())
-            log.info("worker_process_replaced", pid=replacement.pid, replaced=child.pid)
-    log.info("pool_stopping")
-    procs.stop_all([child for child, _ in slots], settings.shutdown_grace_s + 5)
+            log.info("process_replaced", role=role, pid=replacement.pid, replaced=child.pid)
+    log.info("pool_stopping", role=role)
+    procs.stop_all([child for child, _ in slots], grace_s)
     return 0

@@ -15,7 +15,6 @@ hold the GIL against the supervisor's grant loop and add latency to every messag
 from __future__ import annotations
 
 import secrets
-import signal
 import threading
 import time
 from typing import Any
@@ -27,6 +26,7 @@ from drip import config, db, logs
 from drip.contacts import redact_json
 from drip.errors import DripError
 from drip.scripts import REDIS_DOWN
+from drip.stopping import stop_on_signals
 from drip.store import Store
 
 log = logs.get("drip.recorder")
@@ -188,8 +188,7 @@ def main() -> None:
     settings = config.load()
     logs.setup(settings.log_level, settings.log_format, process="recorder")
     stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
+    stop_on_signals(stop)
     Recorder(Store.from_settings(settings), settings.database_url).run(stop, settings.lease_ttl_ms)
 
 

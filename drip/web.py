@@ -98,10 +98,7 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
 
 def create_app(settings: config.Settings | None = None) -> Starlette:
     """The ASGI app (uvicorn calls this factory; tests pass their own settings)."""
-    if settings is None:
-        settings = config.load()
-        # Under `drip web --processes N` each process is a fresh interpreter: set its logging up here.
-        logs.setup(settings.log_level, settings.log_format, process="web")
+    settings = settings or config.load()
     intake = Intake(settings)
     admin = Admin(settings, intake)
 

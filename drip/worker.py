@@ -10,7 +10,6 @@ DRIP_SHUTDOWN_GRACE_S), are acked, and their leases are released.
 
 from __future__ import annotations
 
-import signal
 import sys
 import threading
 import time
@@ -24,6 +23,7 @@ from drip.drain import DrainContext
 from drip.keeper import Keeper, worker_member
 from drip.routes import Router
 from drip.scripts import REDIS_DOWN
+from drip.stopping import stop_on_signals
 from drip.store import Store
 
 log = logs.get("drip.worker")
@@ -42,11 +42,7 @@ def run(settings: config.Settings) -> None:
     broker = make_broker(settings)
     actors.declare(broker, ctx)
 
-    def on_signal(signum: int, _frame: object) -> None:
-        stopping.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    stop_on_signals(stopping)
 
     # One thread per drain slot, plus one for timer work (promote_due), which so
     # never waits behind drains. The broker caps how many grants a process takes

@@ -18,7 +18,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "drip"
 
 #: Bottom to top. A new module goes into the lowest layer above everything it imports.
 LAYERS: list[set[str]] = [
-    {"__init__", "errors", "keys", "procs", "logs", "timing", "hours"},
+    {"__init__", "errors", "keys", "procs", "logs", "timing", "hours", "stopping"},
     {"config", "messages", "responses"},
     {"scripts", "db", "handlers", "auth", "whatsapp", "contacts"},
     {"leases", "deadletters", "openapi", "ghlstate"},
@@ -27,6 +27,7 @@ LAYERS: list[set[str]] = [
     {"recorder", "drain", "scheduler", "cancel"},
     {"actors", "embedded", "intake"},
     {"supervisor", "web", "worker", "pool", "dev"},
+    {"serve"},
     {"cli"},
     {"__main__"},
 ]

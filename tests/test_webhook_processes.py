@@ -6,14 +6,16 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+import subprocess
 from collections import defaultdict
 
 import pytest
 
+from drip import procs
 from drip.keys import Keys
 from tests import rawhttp
 from tests.handlers import log_key, read_log
-from tests.helpers import wait_for
+from tests.helpers import drip_env, wait_for
 from tests.test_pipeline import post_queues
 from tests.whatsapp_payloads import PHONE_NUMBER_ID, message, notification, sign
 
@@ -124,3 +126,18 @@ def test_web_processes_answer_on_one_port_and_all_stop_on_sigterm(cluster, r, se
     cluster.stop()
     assert cluster.children["web"].returncode == 0
     wait_for(lambda: not any(alive(pid) for pid in processes), 10, "no web process left behind")
+
+
+def test_web_processes_on_a_port_another_program_holds_fail_with_a_message(settings):
+    """`drip web --processes 2` on a taken port says so and exits, instead of restarting processes forever."""
+    holder = socket.socket()
+    holder.bind(("127.0.0.1", 0))
+    holder.listen(1)
+    port = holder.getsockname()[1]
+    try:
+        done = subprocess.run(procs.python_module("drip", "web", "--processes", "2", "--port", str(port)),
+                              env=drip_env(settings), capture_output=True, text=True, timeout=60)
+    finally:
+        holder.close()
+    assert done.returncode != 0
+    assert f"cannot listen on 127.0.0.1:{port}" in done.stderr, done.stderr
