@@ -85,7 +85,9 @@ def attempt(rows: list[Row], system: str, run: Callable[[], None]) -> None:
 def webhook(runs: int, database_url: str, redis_url: str) -> None:
     systems = {"drip": drip_runs.webhook,
                "drip, 2 web processes": functools.partial(drip_runs.webhook, processes=2),
-               "Express + BullMQ (seed)": bullmq.webhook, "bare Starlette + XADD": starlette_xadd.webhook}
+               "Express + BullMQ (seed)": bullmq.webhook,
+               "Express + BullMQ, 2 processes (node:cluster)": functools.partial(bullmq.webhook, processes=2),
+               "bare Starlette + XADD": starlette_xadd.webhook}
     bullmq.ensure_installed()
     rows: dict[tuple[str, str], Row] = {}
     for system in systems:

@@ -140,11 +140,12 @@ def _stop(process: subprocess.Popen[str]) -> None:
 
 
 @contextmanager
-def webhook(port: int, redis_url: str) -> Iterator[Target]:
-    """webhook.js on 127.0.0.1:`port` under a fresh prefix; stopped and its keys deleted on exit."""
+def webhook(port: int, redis_url: str, processes: int = 1) -> Iterator[Target]:
+    """webhook.js on 127.0.0.1:`port` under a fresh prefix (`processes` > 1: that many node:cluster
+    workers sharing the port); stopped and its keys deleted on exit."""
     ensure_installed()
     prefix = _new_prefix()
-    env = {**os.environ, "PORT": str(port), "BULL_PREFIX": prefix}
+    env = {**os.environ, "PORT": str(port), "BULL_PREFIX": prefix, "WORKERS": str(processes)}
     env |= {f"REDIS_{name.upper()}": value for name, value in _redis_args(redis_url).items()}
     # stderr to a file, not a pipe: nobody reads it while the server runs, and a full pipe
     # would stall the server on a burst of error traces under load.

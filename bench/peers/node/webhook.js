@@ -1,5 +1,7 @@
 // BullMQ webhook peer: Express + one queue.add per request, the seeds' way of taking webhooks.
-// Started by bench/peers/bullmq.py; environment: PORT, BULL_PREFIX, REDIS_HOST, REDIS_PORT, REDIS_DB.
+// Started by bench/peers/bullmq.py; environment: PORT, BULL_PREFIX, REDIS_HOST, REDIS_PORT, REDIS_DB,
+// WORKERS (default 1, the seed's way; more: node:cluster processes sharing the port, to compare
+// with `drip web --processes N`).
 //
 // The handler follows the "Webhook Mínimo con Cola" (src/webhook.ts) of the seed
 // psi-router-webhook-queue.md, the one seed that shows the code of an Express + BullMQ
@@ -14,6 +16,7 @@
 // prefix after the server stops.
 'use strict';
 
+const cluster = require('node:cluster');
 const express = require('express');
 const { Queue } = require('bullmq');
 const Redis = require('ioredis');
@@ -53,7 +56,7 @@ async function main() {
   const server = await new Promise((resolve, reject) => {
     const s = app.listen(port, '127.0.0.1', (err) => (err ? reject(err) : resolve(s)));
   });
-  process.stdout.write('listening\n');
+  if (!cluster.isWorker) process.stdout.write('listening\n');
 
   process.once('SIGTERM', async () => {
     // Keep-alive connections from a load generator would hold server.close() open forever.
@@ -66,7 +69,33 @@ async function main() {
   });
 }
 
-main().catch((err) => {
+function fail(err) {
   process.stderr.write(`${err && err.stack ? err.stack : err}\n`);
   process.exit(1);
-});
+}
+
+const workers = Number(process.env.WORKERS || 1);
+if (workers > 1 && cluster.isPrimary) {
+  // The primary only forks and relays: "listening" once every worker listens; SIGTERM to each.
+  let listening = 0;
+  let stopping = false;
+  for (let i = 0; i < workers; i += 1) {
+    cluster.fork().on('listening', () => {
+      listening += 1;
+      if (listening === workers) process.stdout.write('listening\n');
+    });
+  }
+  cluster.on('exit', (worker, code) => {
+    if (!stopping && code !== 0) fail(new Error(`worker ${worker.process.pid} exited with ${code}`));
+  });
+  process.once('SIGTERM', () => {
+    stopping = true;
+    for (const worker of Object.values(cluster.workers)) worker.process.kill('SIGTERM');
+    setTimeout(() => process.exit(0), 4000).unref();
+    cluster.on('exit', () => {
+      if (Object.keys(cluster.workers).length === 0) process.exit(0);
+    });
+  });
+} else {
+  main().catch(fail);
+}
