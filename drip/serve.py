@@ -13,18 +13,23 @@ from __future__ import annotations
 import argparse
 import os
 import socket
+import sys
 
 import uvicorn
 
 from drip import config, logs, pool, procs
 from drip.errors import ConfigError
 
+#: Exit code when uvicorn stopped before serving (as uvicorn.run exits).
+_STARTUP_FAILED = 3
+
 
 def run(settings: config.Settings, host: str, port: int) -> int:
     """Serve on host:port with settings.web_processes processes until SIGTERM/SIGINT."""
     if settings.web_processes == 1:
-        _server(settings, host, port).run()
-        return 0
+        server = _server(settings, host, port)
+        server.run()
+        return 0 if server.started else _STARTUP_FAILED
     _shared_socket(host, port).close()  # a port held by another program: say so once, not per process
     logs.get("drip.serve").info("web_started", host=host, port=port, processes=settings.web_processes)
     return pool.supervise("web", procs.python_module("drip.serve", "--host", host, "--port", str(port)),
@@ -68,7 +73,9 @@ def main() -> None:
     logs.setup(settings.log_level, settings.log_format, process="web")
     sock = _shared_socket(args.host, args.port)
     sock.listen(2048)
-    _server(settings, args.host, args.port).run(sockets=[sock])
+    server = _server(settings, args.host, args.port)
+    server.run(sockets=[sock])
+    sys.exit(0 if server.started else _STARTUP_FAILED)
 
 
 if __name__ == "__main__":
