@@ -16,12 +16,10 @@ import socket
 import sys
 
 import uvicorn
+from uvicorn.config import STARTUP_FAILURE
 
 from drip import config, logs, pool, procs
 from drip.errors import ConfigError
-
-#: Exit code when uvicorn stopped before serving (as uvicorn.run exits).
-_STARTUP_FAILED = 3
 
 
 def run(settings: config.Settings, host: str, port: int) -> int:
@@ -29,7 +27,7 @@ def run(settings: config.Settings, host: str, port: int) -> int:
     if settings.web_processes == 1:
         server = _server(settings, host, port)
         server.run()
-        return 0 if server.started else _STARTUP_FAILED
+        return 0 if server.started else STARTUP_FAILURE
     _shared_socket(host, port).close()  # a port held by another program: say so once, not per process
     logs.get("drip.serve").info("web_started", host=host, port=port, processes=settings.web_processes)
     return pool.supervise("web", procs.python_module("drip.serve", "--host", host, "--port", str(port)),
@@ -75,7 +73,7 @@ def main() -> None:
     sock.listen(2048)
     server = _server(settings, args.host, args.port)
     server.run(sockets=[sock])
-    sys.exit(0 if server.started else _STARTUP_FAILED)
+    sys.exit(0 if server.started else STARTUP_FAILURE)
 
 
 if __name__ == "__main__":
