@@ -67,6 +67,19 @@ def test_scheduled_messages_wait_and_are_promoted_in_run_at_order(store):
     assert store.client.zscore(store.keys.ready(shard_of("q")), "q") is not None
 
 
+def test_messages_for_now_wait_behind_a_due_message_not_yet_promoted(store):
+    """While a due message still waits in its queue's delayed set, messages for now (every one of
+    a request, and of later requests) queue behind it rather than overtake it."""
+    now = store.redis_now_ms()
+    due, = put(store, "q", Timing("at", now + 50))
+    wait_until_due(store, now + 50)
+    first, second = put(store, "q", n=2)
+    third, = put(store, "q")
+    assert stream_ids(store, "q") == []
+    assert scheduler.promote_due(store) == 4
+    assert stream_ids(store, "q") == [due.id, first.id, second.id, third.id]
+
+
 def test_promotion_moves_only_what_is_due_and_keeps_the_due_index(store):
     """Only due messages move; the due index then holds the queue's next run_at."""
     now = store.redis_now_ms()

@@ -71,7 +71,10 @@ for i = 1, n do
 end
 
 -- Pass 2: write.
-local result, lined, wake = {}, {}, false
+-- Whether a queue's delayed set holds a due message is read once per queue: it cannot turn
+-- true during the call, as a message joins the delayed set with a score <= now only if one
+-- was due there already.
+local result, lined, wake, due_waiting = {}, {}, false, {}
 for i = 1, n do
   local m = plan[i]
   if m.original then
@@ -84,8 +87,10 @@ for i = 1, n do
     if tails[m.queue] > now then
       redis.call("HSET", m.state, "tail", tails[m.queue])  -- a past tail needs no keeping
     end
-    local due_waiting = #redis.call("ZRANGEBYSCORE", m.delayed, "-inf", now, "LIMIT", 0, 1) > 0
-    if m.run_at <= now and not due_waiting then
+    if due_waiting[m.queue] == nil then
+      due_waiting[m.queue] = #redis.call("ZRANGEBYSCORE", m.delayed, "-inf", now, "LIMIT", 0, 1) > 0
+    end
+    if m.run_at <= now and not due_waiting[m.queue] then
       redis.call("XADD", m.stream, "*", "id", m.id, "p", m.payload, "e", now, "r", m.run_at)
       redis.call("XADD", m.events, "*", "k", "queued", "id", m.id, "q", m.queue, "p", m.payload,
         "e", now, "r", m.run_at, "m", m.meta)
