@@ -26,7 +26,7 @@ from bench import drip_runs, load, scheduler
 from bench.harness import bench_database
 from bench.peers import bullmq, dramatiq_plain, procrastinate_lock, starlette_xadd
 from bench.stats import summary
-from drip import config
+from drip.core import settings as config
 from tests.helpers import free_port
 
 ORDERED = (1000, 20)

@@ -23,11 +23,11 @@ from pathlib import Path
 
 import redis
 
-from drip import config
 from bench.harness import bench_database, drip_processes
+from drip.core import settings as config
+from drip.core.keys import Keys
 from tests.helpers import Cluster, delete_prefix, wait_for
 from tests.test_pipeline import post_queues
-from drip.keys import Keys
 
 QUEUES, PER_QUEUE = 200, 50
 

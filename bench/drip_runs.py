@@ -23,11 +23,11 @@ import redis
 from bench.harness import Running, drip_processes
 from bench.peers import Target
 from bench.stats import percentile
-from drip import config
-from drip.keys import SHARDS, Keys
-from drip.messages import Inbound, new_id
-from drip.store import Store
-from drip.timing import Timing
+from drip.core import settings as config
+from drip.core.keys import SHARDS, Keys
+from drip.core.messages import Inbound, new_id
+from drip.core.timing import Timing
+from drip.store.stores import Store
 from tests.helpers import Cluster, delete_prefix, wait_for
 
 BATCH = 1000
@@ -61,7 +61,7 @@ def drain_rate(running: Running, queues: int, per_queue: int) -> float:
     store = running.store()
     started = time.perf_counter()
     for batch in interleaved(queues, per_queue):
-        store.enqueue(batch)
+        store.queues.enqueue(batch)
     wait_for(lambda: in_line_or_leased(store) == 0, 600, "every message handled")
     return queues * per_queue / (time.perf_counter() - started)
 
@@ -103,7 +103,7 @@ def latency(database_url: str, rate: float, seconds: float, queues: int) -> tupl
         start, sent = time.perf_counter(), 0
         while (due := start + sent / rate) < start + seconds:
             time.sleep(max(0.0, due - time.perf_counter()))
-            store.enqueue([Inbound(new_id(), f"lat{sent % queues}", b'{"n":1}')])
+            store.queues.enqueue([Inbound(new_id(), f"lat{sent % queues}", b'{"n":1}')])
             sent += 1
         wait_for(lambda: running.done() >= sent, 120, "every message handled")
         lags = [float(x) for x in running.client.lrange(f"{running.prefix}:bench:lag", 0, -1)]
@@ -117,7 +117,7 @@ def add_idle_queues(store: Store, count: int) -> None:
     """`count` queues each holding one message due in an hour."""
     due_at = store.redis_now_ms() + 3_600_000
     for start in range(0, count, BATCH):
-        store.enqueue([Inbound(new_id(), f"idle{i}", b'{"n":1}', Timing("at", due_at))
+        store.queues.enqueue([Inbound(new_id(), f"idle{i}", b'{"n":1}', Timing("at", due_at))
                        for i in range(start, min(count, start + BATCH))])
 
 
@@ -126,7 +126,7 @@ def survey_ms(store: Store, repeat: int = 50) -> float:
     times = []
     for _ in range(repeat):
         began = time.perf_counter()
-        store.survey(head_limit=64)
+        store.workers.survey(head_limit=64)
         times.append((time.perf_counter() - began) * 1000)
     return percentile(times, 0.5)
 
@@ -157,12 +157,12 @@ def memory(database_url: str, count: int = 10_000) -> dict[str, float]:
     try:
         base = used_memory(store.client)
         for batch in interleaved(1, count, name="ready"):
-            store.enqueue(batch)
+            store.queues.enqueue(batch)
         figures["bytes per ready message (one queue)"] = (used_memory(store.client) - base) / count
         base = used_memory(store.client)
         due_at = store.redis_now_ms() + 3_600_000
         for start in range(0, count, BATCH):
-            store.enqueue([Inbound(new_id(), "sched", b'{"n":1}', Timing("at", due_at))
+            store.queues.enqueue([Inbound(new_id(), "sched", b'{"n":1}', Timing("at", due_at))
                            for _ in range(start, min(count, start + BATCH))])
         figures["bytes per scheduled message (one queue)"] = (used_memory(store.client) - base) / count
         base = used_memory(store.client)

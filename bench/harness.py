@@ -13,9 +13,11 @@ from pathlib import Path
 import redis
 from psycopg.conninfo import make_conninfo
 
-from drip import config, db
-from drip.keys import Keys
-from drip.store import Store
+from drip.core import settings as config
+from drip.core.keys import Keys
+from drip.db import connect as db_connect
+from drip.db import migrate
+from drip.store.stores import Store
 from tests.helpers import Cluster, delete_prefix, wait_for
 
 
@@ -23,11 +25,11 @@ from tests.helpers import Cluster, delete_prefix, wait_for
 def bench_database() -> Iterator[str]:
     """A fresh, migrated database (dropped afterwards); yields its URL."""
     url = make_conninfo(config.load().database_url, dbname=f"drip_bench_{secrets.token_hex(3)}")
-    db.upgrade(url)
+    migrate.upgrade(url)
     try:
         yield url
     finally:
-        db.drop_database(url)
+        db_connect.drop_database(url)
 
 
 @dataclass
@@ -37,7 +39,7 @@ class Running:
     prefix: str
 
     def store(self) -> Store:
-        return Store(self.client, Keys(self.prefix))
+        return Store.connect(self.client, Keys(self.prefix))
 
     def done(self) -> int:
         """Messages the bench handlers have counted so far."""

@@ -18,17 +18,16 @@ import secrets
 import statistics
 import time
 
-
-from drip import config, scheduler
-from drip.keys import Keys
-from drip.messages import Inbound, new_id
-from drip.store import Store
-from drip.timing import Timing
-from tests import rawhttp
-from bench.stats import percentile
 from bench.harness import bench_database, drip_processes
+from bench.stats import percentile
+from drip.core import settings as config
+from drip.core.keys import Keys
+from drip.core.messages import Inbound, new_id
+from drip.core.timing import Timing
+from drip.store.stores import Store
+from drip.work import scheduler
+from tests import rawhttp
 from tests.helpers import delete_prefix, wait_for
-
 
 
 async def paced_posts(url: str, rate: float, seconds: float, queues: int) -> int:
@@ -62,14 +61,14 @@ def burst_run(messages: int, queues: int) -> float:
     try:
         due_at = store.redis_now_ms() + 20_000  # room to store the burst before it falls due
         for start in range(0, messages, 1000):
-            store.enqueue([Inbound(new_id(), f"burst{i % queues}", b'{"n":1}', Timing("at", due_at))
+            store.queues.enqueue([Inbound(new_id(), f"burst{i % queues}", b'{"n":1}', Timing("at", due_at))
                            for i in range(start, start + 1000)])
         waiting = sum(store.client.zcard(store.keys.delayed(f"burst{q}")) for q in range(queues))
         if waiting != messages:
             raise SystemExit(f"only {waiting} of {messages} were stored before they fell due; raise the margin")
         wait_for(lambda: store.redis_now_ms() >= due_at, 60, "the burst's run_at")
         started = time.perf_counter()
-        moved = scheduler.promote_due(store)
+        moved = scheduler.promote_due(store.queues)
         elapsed = time.perf_counter() - started
         assert moved == messages, moved
         return elapsed

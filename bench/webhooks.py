@@ -22,8 +22,8 @@ from pathlib import Path
 import redis
 
 from bench.stats import percentile
-from drip import config
-from drip.keys import Keys
+from drip.core import settings as config
+from drip.core.keys import Keys
 from tests import rawhttp
 from tests.helpers import Cluster, delete_prefix
 from tests.whatsapp_payloads import message, notification, sign

@@ -1,5 +1,5 @@
 """`python -m drip` is the `drip` command."""
 
-from drip.cli import main
+from drip.cli.main import main
 
 raise SystemExit(main())

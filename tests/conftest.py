@@ -12,10 +12,12 @@ import secrets
 import pytest
 import redis
 
-from drip import config, db
-from drip.keys import Keys
-from drip.scripts import redis_client
-from drip.store import Store
+from drip.core import settings as config
+from drip.core.keys import Keys
+from drip.db import connect as db_connect
+from drip.db import migrate
+from drip.store.connection import redis_client
+from drip.store.stores import Store
 from tests.helpers import Cluster, delete_prefix
 
 REDIS_URL = os.environ.get("DRIP_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -28,9 +30,9 @@ def database_url() -> str:
     from psycopg.conninfo import make_conninfo
 
     url = make_conninfo(PG_SERVER_URL, dbname=f"drip_test_{secrets.token_hex(4)}")
-    db.upgrade(url)
+    migrate.upgrade(url)
     yield url
-    db.drop_database(url)
+    db_connect.drop_database(url)
 
 
 @pytest.fixture
@@ -64,7 +66,7 @@ def r() -> redis.Redis:
 
 @pytest.fixture
 def store(settings: config.Settings) -> Store:
-    return Store(redis_client(settings.redis_url), Keys(settings.prefix))
+    return Store.connect(redis_client(settings.redis_url), Keys(settings.prefix))
 
 
 @pytest.fixture

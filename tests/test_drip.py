@@ -10,8 +10,8 @@ import httpx
 import pytest
 
 from tests import rawhttp
-from tests.handlers import read_log
 from tests.helpers import wait_for
+from tests.sample_handlers import read_log
 from tests.test_pipeline import exits
 
 pytestmark = pytest.mark.slow
@@ -87,7 +87,7 @@ def test_a_cancelled_contact_is_never_handled_and_the_rest_keep_their_times(clus
     log = starts(read_log(r, settings.prefix))
     assert [row["id"] for row in log] == [a["id"] for a in answers if a["id"] != victim]
     planned = {a["id"]: a["run_at"] for a in answers}
-    from drip.messages import iso
+    from drip.core.messages import iso
 
     assert all(iso(row["r"]) == planned[row["id"]] for row in log), "a run_at moved"
 

@@ -9,10 +9,10 @@ import httpx
 import psycopg
 import pytest
 
-from drip.keys import Keys
+from drip.core.keys import Keys
 from tests import rawhttp
-from tests.handlers import log_key, read_log
 from tests.helpers import wait_for
+from tests.sample_handlers import log_key, read_log
 
 pytestmark = pytest.mark.slow
 
@@ -125,7 +125,7 @@ def test_rabbitmq_as_the_broker(cluster, r, settings):
     """With DRIP_BROKER_URL=amqp://... grants travel through RabbitMQ and messages are handled as with Redis."""
     import pika
 
-    from drip.broker import queue_name
+    from drip.run.broker import queue_name
 
     url = "amqp://guest:guest@127.0.0.1:5672/"
     cluster.start_all(DRIP_BROKER_URL=url)

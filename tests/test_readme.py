@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from drip.config import Settings
+from drip.core.settings import Settings
 from tests.helpers import ROOT
 
 README = (ROOT / "README.md").read_text()

@@ -11,9 +11,8 @@ import httpx
 import psycopg
 import pytest
 
-from drip.deadletters import DeadLetters
-from tests.handlers import read_log
 from tests.helpers import drip_env, wait_for
+from tests.sample_handlers import read_log
 
 pytestmark = pytest.mark.slow
 
@@ -62,7 +61,7 @@ def test_a_failing_message_dies_after_max_attempts_with_backoff_then_replay_comp
     for k, retry in enumerate(retries):
         # The next attempt starts no sooner than the failure plus the backoff that was logged for it.
         assert enters[k + 1]["t"] >= exits[k]["t"] + retry["backoff_ms"] * 1_000_000
-    (letter,) = DeadLetters(store.client, store.keys).list("q")
+    (letter,) = store.dead.list("q")
     assert (letter.id, letter.attempts) == (bad, 3) and "asked to fail" in letter.error
     wait_for(lambda: history(settings.database_url, bad) == ("dead", 3), 30, "history: dead, 3 attempts")
 
@@ -81,7 +80,7 @@ def test_a_handler_that_kills_its_process_is_dead_after_the_maximum(cluster, r, 
     poison, good = post(cluster.web_url, "q", [{"kill_self": True}, {"n": 2}])
     wait_for(lambda: rows_of(r, settings.prefix, good, "exit"), 90, "the message after the poison one")
     assert [row["a"] for row in rows_of(r, settings.prefix, poison, "enter")] == [1, 2]
-    (letter,) = DeadLetters(store.client, store.keys).list("q")
+    (letter,) = store.dead.list("q")
     assert letter.id == poison and letter.attempts == 2 and "process died" in letter.error
     wait_for(lambda: history(settings.database_url, poison) == ("dead", 2), 30, "history: dead, 2 attempts")
 

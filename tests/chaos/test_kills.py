@@ -13,8 +13,8 @@ from collections import defaultdict
 import pytest
 
 from tests import rawhttp
-from tests.handlers import log_key, read_log
 from tests.helpers import wait_for
+from tests.sample_handlers import log_key, read_log
 
 pytestmark = pytest.mark.slow
 

@@ -13,8 +13,8 @@ import pytest
 import redis
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from tests.handlers import log_key, read_log
 from tests.helpers import Cluster, TcpProxy, free_port, redis_server_binary, wait_for
+from tests.sample_handlers import log_key, read_log
 
 pytestmark = pytest.mark.slow
 

@@ -1,0 +1,108 @@
+"""`drip status`, `drip pause`, `drip resume`, `drip cancel`: queues as an operator sees them."""
+
+from __future__ import annotations
+
+import argparse
+
+import msgspec
+
+from drip.cli.common import load_settings, store
+from drip.core import logs
+from drip.core.errors import Conflict, DripError
+from drip.core.messages import iso
+from drip.db import queries
+from drip.store import status
+from drip.store.queues import Cancel, message_uuid, refusal
+from drip.store.stores import Store
+
+log = logs.get("drip.cli")
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    s = store(settings)
+    overview = status.overview(s.client, s.keys)
+    try:
+        overview["lateness"] = queries.lateness(settings.database_url)
+    except DripError:
+        overview["lateness"] = None  # history unreachable: Redis's view stands alone
+    if args.json:
+        print(msgspec.json.encode(overview).decode())
+        return 0
+    print(
+        f"leader: {overview['leader'] or 'none'}   workers: {len(overview['workers'])}   "
+        f"slots: {overview['slots']}   leases: {overview['leases']}   "
+        f"history backlog: {overview['history_backlog']}   dead letters: {overview['dead_letters']}"
+    )
+    if overview["lateness"]:
+        width = max(len("RELEASED BY WORKFLOW"), *(len(r["queue"]) for r in overview["lateness"]))
+        print(f"{'RELEASED BY WORKFLOW':<{width}}  {'RELEASES':>8}  {'AVG LATE':>9}  {'WORST LATE':>10}  EARLY")
+        for r in overview["lateness"]:
+            print(f"{r['queue']:<{width}}  {r['released']:>8}  {r['avg_late_ms']:>7}ms  {r['worst_late_ms']:>8}ms"
+                  f"  {r['early']}")
+        print()
+    rows = overview["queues"]
+    if not rows:
+        print("no queue has messages")
+        return 0
+    width = max(len("QUEUE"), *(len(r["queue"]) for r in rows))
+    print(f"{'QUEUE':<{width}}  {'READY':>7}  {'IN-FLIGHT':>9}  {'SCHEDULED':>9}  {'NEXT RUN_AT':<24}  LEASE HOLDER")
+    for r in rows:
+        holder = r["lease_holder"] or ("(granted)" if r["lease_expires_in_ms"] is not None else "-")
+        if r["paused"]:
+            holder = f"PAUSED {holder if holder != '-' else ''}".strip()
+        next_run = iso(r["next_run_at_ms"]) if r["next_run_at_ms"] is not None else "-"
+        print(f"{r['queue']:<{width}}  {r['ready']:>7}  {r['in_flight']:>9}  {r['scheduled']:>9}  {next_run:<24}  {holder}")
+    return 0
+
+
+def cmd_pause(args: argparse.Namespace) -> int:
+    changed = store(load_settings()).queues.pause(args.queue)
+    print(f"paused {args.queue}" if changed else f"{args.queue} was paused already")
+    return 0
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    changed = store(load_settings()).queues.resume(args.queue)
+    print(f"resumed {args.queue}" if changed else f"{args.queue} was not paused")
+    return 0
+
+
+def cancel_message(s: Store, database_url: str, message_id: str) -> str:
+    """Cancel a scheduled message; returns its queue. NotFound if unknown, Conflict if no longer scheduled.
+    Where Redis no longer knows the id, the history tells "too late" (Conflict) from "unknown"."""
+    message_id = message_uuid(message_id)
+    outcome, queue = s.queues.cancel(message_id)
+    if outcome is Cancel.CANCELLED:
+        log.info("message_cancelled", queue=queue, message_id=message_id)
+        return queue
+    if outcome is Cancel.NOT_SCHEDULED:
+        state = queries.message_status(database_url, message_id)
+        if state is not None:
+            raise Conflict(f"message {message_id} is no longer scheduled (history: {state}); only scheduled "
+                           "messages can be cancelled")
+    raise refusal(message_id, outcome)
+
+
+def cmd_cancel(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    queue = cancel_message(store(settings), settings.database_url, args.id)
+    print(f"cancelled {args.id} (queue {queue})")
+    return 0
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("pause", help="stop handing out a queue's messages")
+    p.add_argument("queue")
+    p.set_defaults(func=cmd_pause)
+    p = sub.add_parser("resume", help="hand out a paused queue's messages again")
+    p.add_argument("queue")
+    p.set_defaults(func=cmd_resume)
+
+    p = sub.add_parser("cancel", help="cancel a scheduled message by id")
+    p.add_argument("id", help="the message id that enqueue answered")
+    p.set_defaults(func=cmd_cancel)
+
+    p = sub.add_parser("status", help="show queues, leases and workers")
+    p.add_argument("--json", action="store_true", help="print JSON for scripts")
+    p.set_defaults(func=cmd_status)

@@ -1,0 +1,1 @@
+"""PostgreSQL I/O, and only here: connections, migrations, history writes, named queries."""

@@ -1,0 +1,1 @@
+"""Everything GoHighLevel: contact formats, the release handler, its Redis state, locations and business hours."""

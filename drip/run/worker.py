@@ -1,0 +1,88 @@
+"""One worker process: a dramatiq Worker running drains on DRIP_THREADS threads
+(and promote_due on one more), plus the renewer thread that renews the drains'
+leases and announces the process's slots, and the standby signal's listener that
+wakes the drains standing by (drip.work.standby_signal).
+
+Run by `drip worker` (drip.run.pool), once per process, as `python -m drip.run.worker`.
+SIGTERM or SIGINT stops it gracefully: running handlers finish (up to
+DRIP_SHUTDOWN_GRACE_S), are acked, and their leases are released.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+
+import dramatiq
+
+from drip.core import logs
+from drip.core import settings as settings_module
+from drip.core.retry import call_until
+from drip.run import actors
+from drip.run.broker import make_broker
+from drip.run.signals import stop_on_signals
+from drip.store.connection import REDIS_DOWN
+from drip.store.stores import Store
+from drip.work.drain import DrainContext
+from drip.work.renewer import Renewer, worker_member
+from drip.work.routes import Router
+from drip.work.standby_signal import StandbySignal
+
+log = logs.get("drip.worker")
+
+#: Longest wait of an idle consumer on the doorbell before it asks the broker again.
+_IDLE_WAIT_MS = 1000
+
+
+def run(settings: settings_module.Settings) -> None:
+    store = Store.from_settings(settings)
+    member = worker_member(settings.threads)
+    stopping = threading.Event()
+    renewer = Renewer(store, ttl_ms=settings.lease_ttl_ms, member=member)
+    standby = StandbySignal(store.workers)
+    ctx = DrainContext(settings, store, Router.from_settings(settings), renewer, stopping, member, standby)
+    broker = make_broker(settings)
+    actors.declare(broker, ctx)
+
+    stop_on_signals(stopping)
+
+    # One thread per drain slot, plus one for timer work (promote_due), which so
+    # never waits behind drains. The broker caps how many grants a process takes
+    # at its slots, so a grant never waits here while another process has a free one.
+    worker = dramatiq.Worker(broker, worker_threads=settings.threads + 1, worker_timeout=_IDLE_WAIT_MS)
+    worker.queue_prefetch = settings.threads
+    ctx.waiting = worker.work_queue.qsize
+    _start_renewer(renewer, stopping)
+    standby.listen(stopping)
+    worker.start()
+    log.info("worker_started", worker=member, threads=settings.threads)
+    stopping.wait()
+    log.info("worker_stopping", worker=member)
+    worker.stop(timeout=int(settings.shutdown_grace_s * 1000))
+    renewer.stop()
+    broker.close()
+    log.info("worker_stopped", worker=member)
+
+
+def _start_renewer(renewer: Renewer, stopping: threading.Event) -> None:
+    """Announce this process once Redis answers (it may be starting alongside us)."""
+    try:
+        call_until(renewer.start, errors=REDIS_DOWN, stop=stopping, on_retry=lambda exc, wait_s: log.warning(
+            "redis_unavailable", during="worker start", error=str(exc), retry_in_s=wait_s))
+    except REDIS_DOWN:
+        pass  # stopped before Redis answered
+
+
+def main() -> None:
+    # A grant is handed from the broker's consumer thread to a worker thread, and each handler step
+    # waits on Redis: with CPython's default 5 ms GIL switch interval every hand-off between busy
+    # threads could cost up to 5 ms. 0.5 ms took the enqueue -> handler p50 at 50 msgs/s from 8.8
+    # to 5.5 ms and its p99 from 26 to 9 ms here.
+    sys.setswitchinterval(0.0005)
+    settings = settings_module.load()
+    logs.setup(settings.log_level, settings.log_format, process="worker")
+    run(settings)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,219 @@
+"""Redis I/O of queue leases: grants and claims, the drain's steps (advance, fail, defer),
+renewal and reclaim.
+
+A lease is the right of one drain at a time to change a queue; every script here that
+changes a queue checks the lease token first (fencing), so a holder that stalled past
+its lease can no longer ack, retry or release.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+from enum import StrEnum
+
+from drip.core import layout
+from drip.core.keys import SHARDS, Keys, shard_of
+from drip.core.layout import Reply
+from drip.core.messages import Message, now_ms
+from drip.store.scripts import Scripts
+
+#: Queues in line a drain's claim tries at most, oldest first (heads.lua reads two per shard).
+_CLAIM_CANDIDATES = 4
+_TAKEN_WIDTH = len(layout.TAKEN)
+
+
+@dataclass(frozen=True, slots=True)
+class Ack:
+    """A message its drain finished, acked by the next `advance` call."""
+
+    entry_id: bytes
+    id: str
+    started_ms: int
+    finished_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class Taken:
+    """A message `advance` handed the drain."""
+
+    entry_id: bytes
+    message: Message
+
+
+@dataclass(frozen=True, slots=True)
+class Released:
+    """`advance` released the lease; `remaining` messages put the queue back in line."""
+
+    remaining: int
+
+
+class Lost:
+    """The lease is no longer this drain's (it expired and was reclaimed)."""
+
+
+LOST = Lost()
+
+
+class Verdict(StrEnum):
+    """What booking a failure or a deferral of the head did."""
+
+    RETRY = Reply.retry  # released until the retry is due
+    DEAD = Reply.dead  # in the dead letters; the queue goes on (or is paused, by its route)
+    DEFERRED = "deferred"  # released until it is ready again, no attempt spent
+    LOST = Reply.lost  # the lease is gone: nothing was booked
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """A queue a running drain leased for itself (Leases.claim, Leases.claim_next)."""
+
+    queue: str
+    token: str
+    more: bool  # other queues waited in line beside it when it was claimed
+
+
+def taken(queue: str, reply: list) -> list[Taken]:
+    """advance.lua's "messages" reply (per message: layout.TAKEN) as what the drain handles."""
+    return [
+        Taken(reply[i], Message(reply[i + 1].decode(), queue, reply[i + 2], int(reply[i + 5]),
+                                int(reply[i + 3]), int(reply[i + 4])))
+        for i in range(1, len(reply), _TAKEN_WIDTH)
+    ]
+
+
+class Leases:
+    """Grants, the drain's steps, renewal and reclaim, on one script runner."""
+
+    def __init__(self, scripts: Scripts, keys: Keys) -> None:
+        self.scripts = scripts
+        self.client = scripts.client
+        self.keys = keys
+
+    def grant(self, grants: dict[int, list[tuple[str, str]]], ttl_ms: int, *,
+              via_broker: bool) -> list[tuple[str, str]]:
+        """Lease queues, grouped by shard ({shard: [(queue, token)]}); returns the (queue, token) granted.
+        `via_broker`: the supervisor's grants, in transit until their drains start."""
+        k, now = self.keys, now_ms()
+        replies = self.scripts.run_many("grant", [
+            ([k.ready(shard), k.leases(shard), k.in_transit(shard), *(k.state(q) for q, _ in pairs)],
+             [now, ttl_ms, "1" if via_broker else "0", *(x for pair in pairs for x in pair)])
+            for shard, pairs in grants.items()
+        ])
+        tokens = {q: t for pairs in grants.values() for q, t in pairs}
+        return [(q.decode(), tokens[q.decode()]) for granted in replies for q in granted]
+
+    def claim(self, queue: str, ttl_ms: int) -> Claim | None:
+        """Lease `queue` to the caller, a running drain, if it waits in line and its place has come
+        (a standby signal named it); None when another got it first. One round trip."""
+        granted = self.grant({shard_of(queue): [(queue, secrets.token_hex(8))]}, ttl_ms, via_broker=False)
+        return Claim(*granted[0], more=False) if granted else None
+
+    def claim_next(self, ttl_ms: int) -> Claim | None:
+        """Lease one of the queues that have waited longest in line (if their place has come) to the
+        caller, a running drain, as the supervisor would grant it; None when no queue waits. The claim
+        says whether other queues waited beside it (else any that gets in line later signals).
+
+        Drains of every process race for the oldest queue when one gets in line; one that loses
+        tries the next oldest rather than give up while queues wait (a drain that stops claiming
+        sleeps until the next signal, and the line would then shrink only as fast as it signals).
+        Two round trips (heads.lua reads every shard's line at once, grant.lua leases), one more
+        per race lost."""
+        more, *heads = self.scripts.run("heads", [self.keys.ready(s) for s in range(SHARDS)], [_CLAIM_CANDIDATES])
+        for queue in heads:
+            claim = self.claim(queue.decode(), ttl_ms)
+            if claim is not None:
+                return replace(claim, more=bool(more))
+        return None
+
+    def advance(
+        self, queue: str, token: str, *, worker: str, ttl_ms: int, acks: Sequence[Ack], take: int
+    ) -> list[Taken] | Released | Lost:
+        """Ack `acks` (the head's messages, in order), then take up to `take` next messages or, when `take`
+        is 0 or none is left, release. One round trip whatever the counts."""
+        shard = shard_of(queue)
+        k = self.keys
+        args: list = [queue, token, now_ms(), ttl_ms, worker, take, k.wake_channel()]
+        for ack in acks:
+            args += [ack.entry_id, ack.id, ack.started_ms, ack.finished_ms]
+        reply = self.scripts.run(
+            "advance",
+            [k.state(queue), k.stream(queue), k.leases(shard), k.ready(shard), k.events(shard), k.replays(queue),
+             k.in_transit(shard)],
+            args,
+        )
+        kind = reply[0].decode()
+        if kind == Reply.messages:
+            return taken(queue, reply)
+        if kind == Reply.released:
+            return Released(int(reply[1]))
+        return LOST
+
+    def fail(
+        self,
+        head: Taken,
+        token: str,
+        *,
+        error: str,
+        max_attempts: int,
+        retry_at_ms: int,
+        started_ms: int = 0,
+        finished_ms: int = 0,
+        not_run: bool = False,
+        on_dead: str = "continue",
+    ) -> tuple[Verdict, int]:
+        """Record a failed attempt of the head: (RETRY, attempts) with the queue released until
+        `retry_at_ms`, (DEAD, attempts) with the message in the dead letters, or (LOST, 0).
+
+        `not_run`: the hand-out found every allowed attempt spent by processes that died
+        during it; the message goes to the dead letters without running again.
+        """
+        queue = head.message.queue
+        shard = shard_of(queue)
+        k = self.keys
+        reply = self.scripts.run(
+            "fail",
+            [k.state(queue), k.stream(queue), k.replays(queue), k.leases(shard), k.ready(shard), k.events(shard),
+             k.dead(shard), k.dead_index(shard), k.paused(shard)],
+            [queue, token, now_ms(), head.entry_id, head.message.id, error, max_attempts, started_ms,
+             finished_ms, "1" if not_run else "0", on_dead, retry_at_ms, k.wake_channel()],
+        )
+        return Verdict(reply[0].decode()), int(reply[1]) if len(reply) > 1 else 0  # fail.lua answers a Reply word
+
+    def defer(self, head: Taken, token: str, ready_at_ms: int) -> Verdict:
+        """Give the head its attempt back and release the queue until `ready_at_ms`: DEFERRED, or LOST."""
+        queue = head.message.queue
+        k, shard = self.keys, shard_of(queue)
+        deferred = self.scripts.run(
+            "defer",
+            [k.state(queue), k.leases(shard), k.ready(shard)],
+            [queue, token, head.entry_id, ready_at_ms, k.wake_channel()],
+        )
+        return Verdict.DEFERRED if deferred else Verdict.LOST
+
+    def renew(self, leases: Iterable[tuple[str, str]], ttl_ms: int) -> list[bool]:
+        """Extend each (queue, token) lease in one round trip; False where it was lost."""
+        now = now_ms()
+        replies = self.scripts.run_many("renew", [
+            ([self.keys.state(queue), self.keys.leases(shard_of(queue))], [queue, token, now, ttl_ms])
+            for queue, token in leases
+        ])
+        return [bool(ok) for ok in replies]
+
+    def reclaim_expired(self) -> list[str]:
+        """End every expired lease and put its queue back in line; returns the queues reclaimed."""
+        k, now = self.keys, now_ms()
+        pipe = self.client.pipeline(transaction=False)
+        for shard in range(SHARDS):
+            pipe.zrangebyscore(k.leases(shard), "-inf", now)
+        expired = {shard: [q.decode() for q in rows] for shard, rows in enumerate(pipe.execute()) if rows}
+        if not expired:
+            return []
+        replies = self.scripts.run_many("reclaim", [
+            ([k.ready(shard), k.leases(shard), k.in_transit(shard),
+              *(key for q in queues for key in (k.state(q), k.stream(q), k.replays(q)))],
+             [now, k.wake_channel(), *queues])
+            for shard, queues in expired.items()
+        ])
+        return [q.decode() for reclaimed in replies for q in reclaimed]

@@ -1,0 +1,39 @@
+-- reclaim: end leases that expired (their holder died or stalled) and put
+-- their queues back in line.
+--
+-- KEYS: ready, leases, in_transit, then state_i, stream_i, replays_i for each queue
+-- ARGV: now_ms, wake_channel, then queue_i for each queue
+-- Returns: the queues reclaimed (a lease renewed since it was read is kept).
+-- Layout: drip/core/layout.py.
+--
+-- Invariant: a queue with messages is never left without lease and out of
+-- line; the head's attempt count is kept, so the next holder counts on; the
+-- batch the dead holder had in hand is put in recovery (see advance.lua), so its
+-- messages are handed out one at a time and each one's deaths are counted.
+local now, channel = tonumber(ARGV[1]), ARGV[2]
+local ready, leases, in_transit = KEYS[1], KEYS[2], KEYS[3]
+local reclaimed = {}
+for i = 3, #ARGV do
+  local queue = ARGV[i]
+  local state, stream, replays = KEYS[3 * i - 5], KEYS[3 * i - 4], KEYS[3 * i - 3]
+  local expiry = redis.call("ZSCORE", leases, queue)
+  if expiry and tonumber(expiry) <= now then
+    redis.call("ZREM", leases, queue)
+    redis.call("SREM", in_transit, queue)
+    if redis.call("HEXISTS", state, STATE.head) == 1 then
+      local recovering = tonumber(redis.call("HGET", state, STATE.recovering) or "0")
+      redis.call("HSET", state, STATE.recovering,
+        math.max(recovering, tonumber(redis.call("HGET", state, STATE.taken) or "1")))
+    end
+    redis.call("HDEL", state, STATE.token, STATE.expires, STATE.holder, STATE.taken)
+    if redis.call("XLEN", stream) + redis.call("LLEN", replays) > 0
+        and redis.call("HGET", state, STATE.paused) ~= "1" then
+      redis.call("ZADD", ready, "NX", now, queue)
+    end
+    reclaimed[#reclaimed + 1] = queue
+  end
+end
+if #reclaimed > 0 then
+  redis.call("PUBLISH", channel, WAKE.reclaimed)
+end
+return reclaimed

@@ -1,0 +1,48 @@
+"""Store: every Redis store of one connection, for the supervisor, the worker processes and the
+CLI (the webhook has its own, drip.store.intake). One script runner, shared by all of them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import redis
+
+from drip.core.keys import Keys
+from drip.core.settings import Settings
+from drip.store.connection import redis_client, redis_now_ms
+from drip.store.dead import DeadLetters
+from drip.store.events import Events
+from drip.store.leases import Leases
+from drip.store.queues import Queues
+from drip.store.scripts import Scripts
+from drip.store.workers import Workers
+
+
+@dataclass(frozen=True)
+class Store:
+    client: redis.Redis
+    keys: Keys
+    scripts: Scripts
+    queues: Queues
+    leases: Leases
+    workers: Workers
+    dead: DeadLetters
+    events: Events
+
+    @classmethod
+    def connect(cls, client: redis.Redis, keys: Keys, *, dedup_ttl_ms: int = 86_400_000,
+                horizon_ms: int = 30 * 86_400_000) -> Store:
+        scripts = Scripts(client)
+        return cls(client, keys, scripts,
+                   queues=Queues(scripts, keys, dedup_ttl_ms=dedup_ttl_ms, horizon_ms=horizon_ms),
+                   leases=Leases(scripts, keys), workers=Workers(client, keys), dead=DeadLetters(scripts, keys),
+                   events=Events(client, keys))
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Store:
+        return cls.connect(redis_client(settings.redis_url), Keys(settings.prefix),
+                           dedup_ttl_ms=settings.dedup_ttl_s * 1000, horizon_ms=settings.max_horizon * 1000)
+
+    def redis_now_ms(self) -> int:
+        """Redis's clock."""
+        return redis_now_ms(self.client)

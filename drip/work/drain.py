@@ -1,0 +1,235 @@
+"""One drain: hold a queue's lease and handle its ready messages in order.
+
+Each step is one `advance` call that acks the batch just handled and takes the
+next (up to DRIP_DRAIN_BATCH messages), so a batch costs one round trip. A
+handler that fails or defers in the middle of a batch first has the messages
+before it acked and its own message made the head (one more call), then its
+failure is booked like any head's; the rest of that batch is taken again
+afterwards. A failed attempt releases the queue until its retry is due (the
+message stays at the head: the queue waits, other queues go on); the last one
+sends it to the dead letters. The drain stops after a budget (messages or time)
+so queues take turns, when its process shuts down, or when its lease is lost;
+releasing puts the queue back in line if messages remain.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import Enum
+from typing import TypeVar
+
+from drip.core import logs
+from drip.core.errors import Defer, Permanent
+from drip.core.messages import now_ms
+from drip.core.retry import Backoff, call_until
+from drip.core.settings import Settings
+from drip.store.connection import REDIS_DOWN
+from drip.store.leases import Ack, Released, Taken, Verdict
+from drip.store.stores import Store
+from drip.work.renewer import Renewer
+from drip.work.routes import Route, Router
+from drip.work.standby_signal import StandbySignal
+
+log = logs.get("drip.drain")
+
+_MAX_ERROR = 2000
+
+T = TypeVar("T")
+
+
+class Outcome(Enum):
+    """How handling one message ended, for the drain that holds its queue."""
+
+    HANDLED = "handled"  # done: acked with the next step
+    DEAD = "dead"  # dead-lettered: the queue goes on from a fresh batch
+    PAUSED = "paused"  # dead-lettered and the queue paused (on_dead = "pause"): released
+    RETRY = "retry"  # failed: released until its backoff is over
+    DEFERRED = "deferred"  # not now (the handler said so): released until then, no attempt spent
+    LOST = "lost"  # the lease is no longer ours: nothing more may be changed
+
+
+@dataclass
+class DrainContext:
+    """What every drain of one worker process shares."""
+
+    settings: Settings
+    store: Store
+    router: Router
+    renewer: Renewer
+    stopping: threading.Event
+    worker: str
+    standby: StandbySignal
+    #: Grants (and timer ticks) waiting in this process for a thread; while any wait, no drain claims more.
+    waiting: Callable[[], int] = lambda: 0
+    #: How long a drain stands by after its granted queue (jittered by up to a quarter, so the threads
+    #: granted together do not all leave together). Bounded so the broker's message of the grant is
+    #: acked well within its brokers' patience for unacked messages (dramatiq's Redis heartbeats, 60 s).
+    stand_s: float = 20.0
+
+
+def backoff_ms(route: Route, attempt: int) -> int:
+    """Exponential backoff with full jitter before retry number `attempt` + 1."""
+    ceiling = min(route.backoff_max_ms, route.backoff_base_ms * 2 ** (attempt - 1))
+    return round(random.uniform(0, ceiling))
+
+
+class _Holding:
+    """One lease of a queue being drained: its token, the acks waiting for the next step, and until
+    when the lease surely holds."""
+
+    def __init__(self, ctx: DrainContext, queue: str, token: str) -> None:
+        self.ctx = ctx
+        self.queue = queue
+        self.token = token
+        self.acks: list[Ack] = []
+        # Each step renews the lease for a TTL; a batch stops at this, so a holder stalled past its
+        # lease runs at most the message in hand, as with one message per step.
+        self.sure_until = 0.0
+
+    def advance(self, take: int) -> list[Taken] | Released | object:
+        """Ack what was handled, then take up to `take` messages (0: release)."""
+        settings = self.ctx.settings
+        sent = time.monotonic()
+        step = through_outage(self.ctx, lambda: self.ctx.store.leases.advance(
+            self.queue, self.token, worker=self.ctx.worker, ttl_ms=settings.lease_ttl_ms, acks=self.acks, take=take))
+        self.acks = []
+        self.sure_until = sent + settings.lease_ttl_ms / 1000
+        return step
+
+    def refocus(self, taken: Taken) -> Taken | None:
+        """Make `taken` the head (acking the batch's messages before it), so its failure can be booked;
+        None when the lease is lost."""
+        if not self.acks:
+            return taken
+        step = self.advance(1)
+        if isinstance(step, list) and step[0].message.id == taken.message.id:
+            return step[0]
+        return None
+
+
+def drain(ctx: DrainContext, queue: str, token: str) -> None:
+    """Run one lease of `queue` to its end; never raises (the lease then simply expires)."""
+    settings = ctx.settings
+    route = ctx.router.route(queue)
+    lost = ctx.renewer.hold(queue, token)
+    holding = _Holding(ctx, queue, token)
+    began = time.monotonic()
+    deadline = began + settings.drain_budget_ms / 1000
+    handled = 0
+    try:
+        while True:
+            go_on = not (handled >= settings.drain_budget or time.monotonic() >= deadline
+                         or ctx.stopping.is_set() or lost.is_set())
+            step = holding.advance(min(settings.drain_batch, settings.drain_budget - handled) if go_on else 0)
+            if isinstance(step, Released):
+                log.debug("lease_released", queue=queue, handled=handled, remaining=step.remaining,
+                          duration_ms=round((time.monotonic() - began) * 1000))
+                return
+            if not isinstance(step, list):
+                log.warning("lease_lost", queue=queue, handled=handled)
+                return
+            for position, taken in enumerate(step):
+                now = time.monotonic()
+                if position and (ctx.stopping.is_set() or lost.is_set() or now >= holding.sure_until
+                                 or now >= deadline):
+                    break  # the rest stays at the head of the queue; the next step acks what was done
+                outcome = handle(ctx, route, holding, taken)
+                if outcome is Outcome.DEAD:
+                    break  # the queue goes on from a fresh batch
+                if outcome is not Outcome.HANDLED:
+                    return  # the lease is released (retry, deferred, paused) or no longer ours
+                handled += 1
+    except REDIS_DOWN as exc:
+        log.warning("redis_unavailable", queue=queue, during="drain", error=str(exc))
+    except Exception:
+        log.exception("drain_crashed", queue=queue)
+    finally:
+        ctx.renewer.drop(queue)
+
+
+def handle(ctx: DrainContext, route: Route, holding: _Holding, taken: Taken) -> Outcome:
+    """Run the handler on the message once and book what came of it. A handled message's ack goes
+    with the holding's next step; a failure or deferral is booked against the head at once."""
+    message = taken.message
+    bound = log.bind(queue=message.queue, message_id=message.id, attempt=message.attempt)
+    if message.attempt > route.max_attempts:
+        # Every allowed attempt was handed out and none reported back: each one's
+        # process died while the handler ran (a poison message). Do not run it again.
+        error = (f"the handler's process died during each of {route.max_attempts} attempts "
+                 "(killed, crashed or stalled past its lease)")
+        verdict, attempts = through_outage(ctx, lambda: ctx.store.leases.fail(
+            taken, holding.token, error=error, max_attempts=route.max_attempts, retry_at_ms=0, not_run=True,
+            on_dead=route.on_dead,
+        ))
+        return _after_failure(bound, route, verdict, error, attempts, None)
+    started = now_ms()
+    if started < message.run_at_ms:
+        bound.error("released_early", run_at=message.run_at, early_ms=message.run_at_ms - started)
+    clock = time.perf_counter()
+    try:
+        route.handler(message)
+    except Exception as exc:
+        finished, duration_ms = now_ms(), round((time.perf_counter() - clock) * 1000, 3)
+        head = holding.refocus(taken)
+        if head is None:
+            bound.warning("lease_lost", during="failure bookkeeping")
+            return Outcome.LOST
+        return _book_failure(ctx, route, holding.token, head, exc, bound, started, finished, duration_ms)
+    bound.info("message_handled", duration_ms=round((time.perf_counter() - clock) * 1000, 3))
+    holding.acks.append(Ack(taken.entry_id, message.id, started, now_ms()))
+    return Outcome.HANDLED
+
+
+def _book_failure(ctx: DrainContext, route: Route, token: str, head: Taken, exc: Exception, bound,
+                  started: int, finished: int, duration_ms: float) -> Outcome:
+    """Book what the handler raised against the head message: a deferral, a dead letter or a retry."""
+    message = head.message
+    leases = ctx.store.leases
+    if isinstance(exc, Defer):
+        ready_at = now_ms() + round(exc.seconds * 1000)
+        if through_outage(ctx, lambda: leases.defer(head, token, ready_at)) is Verdict.LOST:
+            bound.warning("lease_lost", during="deferral")
+            return Outcome.LOST
+        bound.info("message_deferred", reason=exc.reason, for_ms=round(exc.seconds * 1000))
+        return Outcome.DEFERRED
+    if isinstance(exc, Permanent):
+        error = str(exc)[:_MAX_ERROR]
+        verdict, attempts = through_outage(ctx, lambda: leases.fail(
+            head, token, error=error, max_attempts=message.attempt, retry_at_ms=0,
+            started_ms=started, finished_ms=finished, on_dead=route.on_dead,
+        ))
+        return _after_failure(bound, route, verdict, error, attempts, None)
+    error = f"{type(exc).__name__}: {exc}"[:_MAX_ERROR]
+    delay_ms = backoff_ms(route, message.attempt)
+    verdict, attempts = through_outage(ctx, lambda: leases.fail(
+        head, token, error=error, max_attempts=route.max_attempts, retry_at_ms=finished + delay_ms,
+        started_ms=started, finished_ms=finished, on_dead=route.on_dead,
+    ))
+    return _after_failure(bound, route, verdict, error, attempts, delay_ms, duration_ms=duration_ms)
+
+
+def through_outage(ctx: DrainContext, call: Callable[[], T]) -> T:
+    """Run a step, riding out a short Redis outage: an ack that reaches Redis once it is back
+    (and finds the lease still ours) spares the message a second run. Gives up, re-raising,
+    once the lease would have expired anyway."""
+    return call_until(call, errors=REDIS_DOWN, stop=ctx.stopping, give_up_s=ctx.settings.lease_ttl_ms / 1000,
+                      backoff=Backoff(0.05, 1.0))
+
+
+def _after_failure(bound, route: Route, verdict: Verdict, error: str, attempts: int, delay_ms: int | None,
+                   **extra: object) -> Outcome:
+    if verdict is Verdict.LOST:
+        bound.warning("lease_lost", during="failure bookkeeping")
+        return Outcome.LOST
+    if verdict is Verdict.DEAD:
+        bound.error("message_dead_lettered", error=error, attempts=attempts, **extra)
+        if route.on_dead == "pause":
+            bound.warning("queue_paused", reason="on_dead = pause")
+            return Outcome.PAUSED
+        return Outcome.DEAD
+    bound.warning("message_retried", error=error, backoff_ms=delay_ms, **extra)
+    return Outcome.RETRY

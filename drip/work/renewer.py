@@ -1,0 +1,82 @@
+"""The renewer keeps a worker process's leases alive: one thread renews every lease its
+drains hold, every third of the TTL, together with the process's heartbeat.
+
+Renewal lives here rather than in each drain so a handler that runs longer than
+the TTL keeps its lease without the drain doing anything; a lease that turns out
+lost is flagged, and its drain stops at its next step (its acks would be refused
+anyway: every script checks the token).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+
+from drip.core import logs
+from drip.store.connection import REDIS_DOWN
+from drip.store.stores import Store
+
+log = logs.get("drip.renewer")
+
+
+def worker_member(threads: int) -> str:
+    """How this process appears in the worker registry: host:pid:threads (threads = its slots)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{threads}"
+
+
+class Renewer:
+    def __init__(self, store: Store, *, ttl_ms: int, member: str) -> None:
+        self.store = store
+        self.ttl_ms = ttl_ms
+        self.member = member
+        self._held: dict[str, tuple[str, threading.Event]] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def hold(self, queue: str, token: str) -> threading.Event:
+        """Start renewing a lease; the returned event is set if the lease is lost."""
+        lost = threading.Event()
+        with self._lock:
+            self._held[queue] = (token, lost)
+        return lost
+
+    def drop(self, queue: str) -> None:
+        with self._lock:
+            self._held.pop(queue, None)
+
+    def start(self) -> None:
+        self.beat()
+        self._thread = threading.Thread(target=self._run, name="drip-renewer", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop renewing and leave the worker registry (the supervisor stops counting our slots)."""
+        self._stop.set()
+        if self._thread:
+            self._thread.join()
+        try:
+            self.store.workers.leave(self.member)
+        except REDIS_DOWN:
+            pass  # the heartbeat expires by itself
+
+    def beat(self) -> None:
+        """One round: heartbeat, then renew every held lease in a single round trip."""
+        self.store.workers.heartbeat(self.member, self.ttl_ms)
+        with self._lock:
+            held = list(self._held.items())
+        if not held:
+            return
+        renewed = self.store.leases.renew([(queue, token) for queue, (token, _) in held], self.ttl_ms)
+        for (queue, (_token, lost)), ok in zip(held, renewed, strict=True):
+            if not ok:
+                log.warning("lease_lost", queue=queue, reason="renewal refused")
+                lost.set()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.ttl_ms / 3000):
+            try:
+                self.beat()
+            except REDIS_DOWN as exc:
+                log.warning("redis_unavailable", during="lease renewal", error=str(exc))

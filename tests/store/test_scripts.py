@@ -1,0 +1,284 @@
+"""The Lua scripts through Store, against real Redis: leases, fencing, ack, retry, reclaim."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from drip.core.keys import Keys, shard_of
+from drip.core.messages import Inbound, new_id
+from drip.core.timing import Timing
+from drip.store.connection import REDIS_DOWN, async_redis_client, redis_client
+from drip.store.intake import IntakeStore
+from drip.store.leaders import Leadership
+from drip.store.leases import LOST, Ack, Released, Taken, Verdict
+from drip.store.stores import Store
+from tests.helpers import TcpProxy, ack_of, advance, lease, put, take
+
+
+def test_enqueue_puts_a_queue_in_line_once(store, r, settings):
+    """A queue enters the ready set with its first message and stays there once."""
+    keys = Keys(settings.prefix)
+    put(store, "q", 3)
+    put(store, "q", 2)
+    assert r.zrange(keys.ready(shard_of("q")), 0, -1) == [b"q"]
+    assert r.xlen(keys.stream("q")) == 5
+
+
+def test_enqueue_wakes_the_supervisor_only_when_a_queue_gets_in_line(store, r):
+    """The wake channel hears one message per call that put queues in line, not one per message:
+    the queue's name when it was one queue; "d" when only the due index moved."""
+    pubsub = store.workers.subscribe_wake()
+    pubsub.get_message(timeout=1)  # subscription confirmation is ignored, but let it arrive
+    put(store, "q", 3)
+    put(store, "q", 1)
+    put(store, "other", 1)
+    store.queues.enqueue([Inbound(new_id(), "a", b"1"), Inbound(new_id(), "b", b"1")])
+    store.queues.enqueue([Inbound(new_id(), "later", b"1", Timing("at", store.redis_now_ms() + 60_000))])
+    got = []
+    while (m := pubsub.get_message(timeout=0.5)) is not None:
+        got.append(m["data"])
+    pubsub.close()
+    assert got == [b"q:q", b"q:other", b"q", b"d"]
+
+
+def test_grant_is_exclusive(store):
+    """A leased queue cannot be granted again until released."""
+    put(store, "q")
+    assert lease(store, "q", "one")
+    assert not lease(store, "q", "two")
+
+
+def test_drain_takes_messages_in_order_and_acks_each(store, r, settings):
+    """advance hands out the head, acks it on the next call, and releases when the stream is empty."""
+    ids = put(store, "q", 3)
+    assert lease(store, "q")
+    seen, ack = [], None
+    while isinstance(step := take(store, "q", ack=ack), Taken):
+        assert step.message.attempt == 1
+        seen.append(step.message.id)
+        ack = ack_of(step)
+    assert seen == ids
+    assert isinstance(step, Released) and step.remaining == 0
+    keys = Keys(settings.prefix)
+    assert r.xlen(keys.stream("q")) == 0
+    assert not r.exists(keys.state("q"))
+    assert r.zcard(keys.leases(shard_of("q"))) == 0
+    kinds = [f[b"k"] for _, f in r.xrange(keys.events(shard_of("q")))]
+    assert kinds == [b"queued"] * 3 + [b"done"] * 3
+
+
+def test_wrong_token_cannot_ack_or_take(store, r, settings):
+    """Fencing: a stale token gets LOST and changes nothing."""
+    put(store, "q", 2)
+    assert lease(store, "q", "right")
+    step = take(store, "q", "right")
+    assert take(store, "q", "stale", ack=ack_of(step)) is LOST
+    assert r.xlen(Keys(settings.prefix).stream("q")) == 2
+
+
+def test_released_queue_with_messages_goes_back_in_line(store, r, settings):
+    """Stopping early (budget) acks the last message and puts the queue back at the end of the line."""
+    put(store, "q", 3)
+    put(store, "older", 1)
+    assert lease(store, "q")
+    step = take(store, "q")
+    released = take(store, "q", ack=ack_of(step), go=False)
+    assert released == Released(2)
+    ready = Keys(settings.prefix).ready(shard_of("q"))
+    assert r.zscore(ready, "q") is not None
+    assert [q for _, _, q in store.workers.survey(10).heads][-1] == "q"
+
+
+def test_unfinished_head_is_retaken_with_the_next_attempt(store):
+    """A holder that dies mid-handler leaves its head; the next holder gets it again, attempt 2."""
+    ids = put(store, "q", 2)
+    assert lease(store, "q", "first", ttl_ms=1)
+    first = take(store, "q", "first", ttl_ms=1)
+    time.sleep(0.01)
+    assert store.leases.reclaim_expired() == ["q"]
+    assert lease(store, "q", "second")
+    again = take(store, "q", "second")
+    assert again.message.id == first.message.id == ids[0]
+    assert again.message.attempt == 2
+    assert take(store, "q", "first", ack=ack_of(first)) is LOST
+
+
+def test_renewed_lease_is_not_reclaimed(store):
+    """reclaim ends only leases past their expiry; renew extends only for the holder."""
+    put(store, "q")
+    assert lease(store, "q", "tok", ttl_ms=1)
+    assert store.leases.renew([("q", "tok"), ("q", "stale")], 5000) == [True, False]
+    time.sleep(0.01)
+    assert store.leases.reclaim_expired() == []
+
+
+def test_failures_retry_then_dead_letter(store, r, settings):
+    """fail says retry until max_attempts, then moves the message to the dead letters; the queue goes on."""
+    ids = put(store, "q", 2)
+    verdicts = []
+    for attempt in range(3):
+        assert lease(store, "q", f"tok{attempt}"), "a retry due now is granted again"
+        step = take(store, "q", f"tok{attempt}")
+        assert step.message.id == ids[0]
+        verdicts.append(store.leases.fail(step, f"tok{attempt}", error="boom", max_attempts=3, retry_at_ms=0,
+                                   started_ms=1, finished_ms=2))
+    assert verdicts == [("retry", 1), ("retry", 2), ("dead", 3)]
+    keys = Keys(settings.prefix)
+    (_, dead), = r.xrange(keys.dead(shard_of("q")))
+    assert dead[b"id"].decode() == ids[0] and dead[b"x"] == b"boom" and dead[b"a"] == b"3"
+    nxt = take(store, "q", "tok2")
+    assert nxt.message.id == ids[1] and nxt.message.attempt == 1
+
+
+def test_live_slots_count_threads_of_live_workers(store):
+    """Slots are the threads of workers whose heartbeat has not expired."""
+    store.workers.heartbeat("host:1:4", 5000)
+    store.workers.heartbeat("host:2:8", 5000)
+    store.workers.heartbeat("host:3:16", 1)
+    time.sleep(0.01)
+    assert store.workers.survey(1).slots == 12
+    store.workers.leave("host:2:8")
+    assert store.workers.survey(1).slots == 4
+
+
+def test_leader_election_is_exclusive(store):
+    """One supervisor leads; another takes over only after resign (or expiry)."""
+    a, b = (Leadership(store.scripts, store.keys, "supervisor", 5000, every_s=0) for _ in range(2))
+    assert a.check()
+    assert not b.check()
+    assert a.check()
+    store.scripts.run("resign", [store.keys.leader()], [b.token])  # a token that does not lead resigns nothing
+    assert not b.check()
+    a.resign()
+    assert b.check()
+
+
+def batch(store: Store, queue: str, token: str, n: int, acks: list[Ack] = ()) -> list[Taken] | Released:
+    return store.leases.advance(queue, token, worker="test", ttl_ms=5000, acks=list(acks), take=n)
+
+
+def reclaim_now(store: Store, r, queue: str) -> None:
+    """The holder died: expire its lease and reclaim it, as the supervisor would after the TTL."""
+    r.zadd(store.keys.leases(shard_of(queue)), {queue: 0})
+    assert store.leases.reclaim_expired() == [queue]
+
+
+def test_a_batch_is_taken_in_order_and_acked_in_one_call(store, r):
+    """Up to n messages from the head; the head's attempt counted; one call acks them all and takes the next."""
+    ids = put(store, "q", 5)
+    assert lease(store, "q")
+    first = batch(store, "q", "tok", 3)
+    assert [t.message.id for t in first] == ids[:3] and [t.message.attempt for t in first] == [1, 1, 1]
+    rest = batch(store, "q", "tok", 3, [ack_of(t) for t in first])
+    assert [t.message.id for t in rest] == ids[3:]
+    assert r.xlen(store.keys.stream("q")) == 2
+    assert batch(store, "q", "tok", 3, [ack_of(t) for t in rest]) == Released(0)
+    events = r.xrange(store.keys.events(shard_of("q")))
+    assert [e[b"id"].decode() for _, e in events if e[b"k"] == b"done"] == ids
+    assert not r.exists(store.keys.state("q")), "an idle queue keeps no state"
+
+
+def test_after_a_holder_dies_with_a_batch_its_messages_go_out_one_at_a_time(store, r):
+    """A dead holder's batch is handed out singly, each message counted as the head, then batches resume."""
+    ids = put(store, "q", 6)
+    assert lease(store, "q", "dies")
+    assert len(batch(store, "q", "dies", 3)) == 3  # the holder dies with three messages in hand
+    reclaim_now(store, r, "q")
+    assert lease(store, "q", "next")
+    (one,) = batch(store, "q", "next", 4)
+    assert (one.message.id, one.message.attempt) == (ids[0], 2), "the head was handed out before"
+    (two,) = batch(store, "q", "next", 4, [ack_of(one)])
+    assert (two.message.id, two.message.attempt) == (ids[1], 1)
+    # It dies again, on the second message: the first batch's last two are still in care.
+    reclaim_now(store, r, "q")
+    assert lease(store, "q", "third")
+    (again,) = batch(store, "q", "third", 4)
+    assert (again.message.id, again.message.attempt) == (ids[1], 2)
+    (last,) = batch(store, "q", "third", 4, [ack_of(again)])
+    assert (last.message.id, last.message.attempt) == (ids[2], 1)
+    rest = batch(store, "q", "third", 4, [ack_of(last)])
+    assert [t.message.id for t in rest] == ids[3:], "care spent: a full batch again"
+
+
+def test_claim_next_leases_the_queue_longest_in_line_and_only_once_its_place_has_come(store, r):
+    """A drain's claim takes the oldest queue in line, as the supervisor would; none waits: None."""
+    put(store, "first")
+    put(store, "second")
+    put(store, "later")
+    assert lease(store, "later", "t")
+    (taken,) = batch(store, "later", "t", 1)
+    assert store.leases.defer(taken, "t", store.redis_now_ms() + 60_000) == Verdict.DEFERRED  # back in line, its place a minute away
+    claim = store.leases.claim_next(5000)
+    assert claim.queue == "first" and r.hget(store.keys.state("first"), "tok") == claim.token.encode()
+    assert claim.more, "second waited beside it"
+    assert store.workers.survey(1).in_transit == 0, "a claim is not a grant waiting in the broker"
+    claim = store.leases.claim_next(5000)
+    assert claim.queue == "second" and not claim.more
+    assert store.leases.claim_next(5000) is None, "a queue whose place is in the future waits for it"
+    assert not lease(store, "first", "supervisor"), "a claimed queue is leased like a granted one"
+
+
+def test_scripts_lost_by_redis_are_loaded_again_and_nothing_runs_twice(store, r):
+    """After SCRIPT FLUSH (as after a Redis restart) a batch of script calls loads its script and runs once."""
+    put(store, "a")
+    put(store, "b")
+    r.script_flush()
+    granted = store.leases.grant({shard_of("a"): [("a", "ta")], shard_of("b"): [("b", "tb")]}, 5000,
+                          via_broker=True)
+    assert sorted(granted) == [("a", "ta"), ("b", "tb")]
+    assert r.hget(store.keys.state("a"), "tok") == b"ta" and r.hget(store.keys.state("b"), "tok") == b"tb"
+
+
+def test_a_script_call_on_a_cut_connection_reports_redis_down_and_the_next_call_reconnects(store, r, settings):
+    """Scripts run on each thread's own connection: when the network cuts it, the call raises a
+    REDIS_DOWN error (nothing retried behind the caller's back), and once Redis can be reached again
+    the next call reconnects by itself."""
+    where = r.connection_pool.connection_kwargs
+    proxy = TcpProxy(where.get("host", "127.0.0.1"), where.get("port", 6379))
+    try:
+        via_proxy = Store.connect(redis_client(f"redis://127.0.0.1:{proxy.port}/{where.get('db', 0)}", timeout_s=2),
+                          store.keys)
+        put(store, "q", 2)
+        assert via_proxy.leases.grant({shard_of("q"): [("q", "tok")]}, 5000, via_broker=False) == [("q", "tok")]
+        proxy.cut()
+        with pytest.raises(REDIS_DOWN):
+            advance(via_proxy, "q", "tok", worker="w", ttl_ms=5000, ack=None, take=True)
+        proxy.restore()
+        step = advance(via_proxy, "q", "tok", worker="w", ttl_ms=5000, ack=None, take=True)
+        assert isinstance(step, Taken) and step.message.queue == "q" and step.message.attempt == 1
+    finally:
+        proxy.close()
+
+
+def test_the_webhook_store_reports_a_cut_connection_and_its_next_call_reconnects(r, settings):
+    """The webhook's script call on a pooled connection: a cut connection raises a REDIS_DOWN error
+    and is not handed to the next request half-read; once Redis can be reached again calls succeed."""
+    where = r.connection_pool.connection_kwargs
+    proxy = TcpProxy(where.get("host", "127.0.0.1"), where.get("port", 6379))
+
+    async def scenario() -> tuple[Exception | None, list]:
+        store = IntakeStore(async_redis_client(f"redis://127.0.0.1:{proxy.port}/{where.get('db', 0)}", timeout_s=2),
+                           Keys(settings.prefix), dedup_ttl_ms=60_000, horizon_ms=86_400_000)
+        try:
+            await store.enqueue([Inbound(new_id(), "q", b"1")])
+            proxy.cut()
+            failed = None
+            try:
+                await store.enqueue([Inbound(new_id(), "q", b"2")])
+            except REDIS_DOWN as exc:
+                failed = exc
+            proxy.restore()
+            return failed, await store.enqueue([Inbound(new_id(), "q", b"3")])
+        finally:
+            await store.close()
+
+    try:
+        failed, stored = asyncio.run(scenario())
+    finally:
+        proxy.close()
+    assert failed is not None, "the call on the cut connection reported Redis down"
+    assert len(stored) == 1 and not stored[0].duplicate
+    assert r.xlen(Keys(settings.prefix).stream("q")) == 2, "the first and third messages, stored once each"
