@@ -99,8 +99,7 @@ def ack_of(step: Taken) -> Ack:
 def advance(store: Store, queue: str, token: str, *, worker: str, ttl_ms: int, ack: Ack | None,
             take: bool) -> Taken | Released | Lost:
     """One drain step with at most one ack and one message taken (drains take batches)."""
-    step = store.leases.advance(queue, token, worker=worker, ttl_ms=ttl_ms, acks=[ack] if ack else [],
-                                take=1 if take else 0)
+    step = store.leases.advance(queue, token, worker=worker, ttl_ms=ttl_ms, ack=ack, take=1 if take else 0)
     return step[0] if isinstance(step, list) else step
 
 

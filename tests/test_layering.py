@@ -209,6 +209,8 @@ def test_no_class_inherits_a_drip_class():
     """Composition, not inheritance: no class in drip/ extends another drip class (exceptions aside)."""
     bad = []
     for module in module_names():
+        if module == "core.errors":
+            continue  # the exception hierarchy is what inheritance is for
         tree = parsed(module)
         local = {node.name for node in tree.body if isinstance(node, ast.ClassDef)}
         imported = {alias.asname or alias.name for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)

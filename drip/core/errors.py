@@ -45,7 +45,7 @@ class Unauthorized(DripError):
     """A request without valid credentials (token, signature, or a fresh timestamp)."""
 
 
-class RateLimited(DripError):
+class TooManyRequests(DripError):
     """A client went over its request budget (DRIP_RATE_LIMIT); it may retry after `retry_after_s`."""
 
     def __init__(self, retry_after_s: int) -> None:
@@ -61,6 +61,16 @@ class Defer(DripError):
         super().__init__(f"deferred {seconds:.3f} s: {reason}")
         self.seconds = max(0.0, seconds)
         self.reason = reason
+
+
+class RateLimited(Defer):
+    """Raised by a handler (e.g. on an HTTP 429): the downstream's budget is spent; try this message
+    again in `retry_after_s`, without spending an attempt. The queue waits in order and holds no
+    thread. A route's `rate_limit` waits the same way before its handler is called."""
+
+    def __init__(self, retry_after_s: float, reason: str = "rate limited by the downstream") -> None:
+        super().__init__(retry_after_s, reason)
+        self.retry_after_s = self.seconds
 
 
 class Permanent(DripError):

@@ -129,13 +129,15 @@ class Keys:
         """A client's token bucket for DRIP_RATE_LIMIT (one key: every web process shares it)."""
         return f"{self.prefix}:rate:{client}"
 
-    def ghl_rate(self, location: str) -> str:
-        """Sorted set of a location's GoHighLevel requests (its budget's log), scored by time."""
-        return f"{self.prefix}:ghl:rate:{location}"
+    def budget(self, name: str) -> str:
+        """Sorted set of a downstream budget's requests (its log), scored by time: a route's rate limit
+        ("route:<pattern>[:<key>]") or a GoHighLevel location's ("ghl:<location>"). Hash-tagged with its
+        counters, so the one script that changes both stays in one slot."""
+        return f"{{{self.prefix}:budget:{name}}}"
 
-    def ghl_rate_meta(self, location: str) -> str:
-        """Hash of a location's budget counters (seq, blocked, day, day_count)."""
-        return f"{self.prefix}:ghl:rate:{location}:meta"
+    def budget_meta(self, name: str) -> str:
+        """Hash of a budget's counters (drip.core.layout.Budget)."""
+        return f"{{{self.prefix}:budget:{name}}}:meta"
 
     def ghl_fields(self, location: str) -> str:
         """Hash of a location's custom field key → field id, looked up once and cached."""

@@ -23,18 +23,18 @@ class State:
     """Fields of a queue's state hash (keys.state)."""
 
     #: The lease: its token (every change to the queue presents it), expiry (ms, Redis's clock),
-    #: the worker process holding it, and how many messages its last take handed out.
+    #: and the worker process holding it.
     token = "tok"
     expires = "exp"
     holder = "who"
-    taken = "n"
-    #: The head message being attempted (its entry id) and the attempts handed out of it, which
-    #: survive the death of the process running it.
+    #: The head: the message being attempted (its entry id) and the attempts handed out of it. A
+    #: message becomes the head before its handler starts (when taken first, or when the message
+    #: before it is acked), so its attempts survive the death of the process running it.
     head = "head"
     attempt = "att"
-    #: Recovery: how many messages of a dead holder's batch are still handed out one at a time,
-    #: so that each one's deaths are counted as the head's.
-    recovering = "care"
+    #: Why a queue waits in line with its place in the future ("retry after: <error>",
+    #: "deferred: <reason>", "rate limit: <route>", "timed out after N s"); cleared when granted.
+    waiting = "why"
     paused = "paused"
     #: The drip chain's latest run_at (ms): the next spread starts from here.
     tail = "tail"

@@ -64,6 +64,7 @@ class Settings(BaseSettings):
     backoff_base_ms: int = Field(default=500, ge=0)
     backoff_max_ms: int = Field(default=60_000, ge=0)
     shutdown_grace_s: float = Field(default=30.0, ge=0)
+    handler_timeout_s: float = Field(default=300.0, gt=0)
 
     # GoHighLevel releases (DRIP_HANDLER=ghl, or handler = "ghl" in a route).
     ghl_api_base: str = "https://services.leadconnectorhq.com"

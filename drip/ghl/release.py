@@ -27,10 +27,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import httpx
 
 from drip.core import logs
-from drip.core.errors import Defer, HandlerError, Permanent
+from drip.core.errors import Defer, HandlerError, Permanent, RateLimited
 from drip.core.inbound import decode
 from drip.core.keys import Keys
-from drip.core.messages import Message, now_ms
+from drip.core.messages import Message
 from drip.core.settings import Settings
 from drip.ghl import contacts
 from drip.ghl.locations import Location, Locations, parse_action
@@ -83,9 +83,10 @@ class GhlRelease:
         else:
             self._call(contact.location_id, "POST", f"/contacts/{contact.contact_id}/workflow/{action.target}",
                        token, {})
-        self.state.record_release(message.queue, now_ms(), message.run_at_ms)
+        released = self.state.now_ms()
+        self.state.record_release(message.queue, released, message.run_at_ms)
         log.info("contact_released", queue=message.queue, message_id=message.id, contact_id=contact.contact_id,
-                 action=action.kind, late_ms=now_ms() - message.run_at_ms)
+                 action=action.kind, late_ms=released - message.run_at_ms)
 
     def _token(self, contact: contacts.Contact) -> str:
         token = self.config.tokens.get(contact.location_id)
@@ -113,7 +114,7 @@ class GhlRelease:
         if last is None or message.run_at_ms < last[1]:
             return
         due = last[0] + (message.run_at_ms - last[1])
-        wait_ms = due - now_ms()
+        wait_ms = due - self.state.now_ms()
         if wait_ms > 0:
             raise Defer(wait_ms / 1000, "keeping the planned spacing after the previous release")
 
@@ -163,7 +164,7 @@ class GhlRelease:
         """One request, within the location's budget; classifies GoHighLevel's answer."""
         wait_ms, entry = self.state.take(location_id)
         if wait_ms:
-            raise Defer(wait_ms / 1000, f"location {location_id} is at its GoHighLevel rate limit")
+            raise RateLimited(wait_ms / 1000, f"location {location_id} is at its GoHighLevel rate limit")
         headers = {"Authorization": f"Bearer {token}", "Version": API_VERSION, "Accept": "application/json"}
         try:
             response = self._client().request(method, self.api_base + path, headers=headers, json=body)
@@ -175,7 +176,7 @@ class GhlRelease:
         if response.status_code == 429:
             retry_s = _int(response.headers.get("retry-after")) or 10
             self.state.observe(location_id, 0, retry_s * 1000)
-            raise Defer(retry_s, f"GoHighLevel answered 429 for location {location_id}")
+            raise RateLimited(retry_s, f"GoHighLevel answered 429 for location {location_id}")
         if remaining is not None:
             self.state.observe(location_id, remaining, 0)
         if response.status_code >= 500:

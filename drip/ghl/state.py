@@ -1,21 +1,24 @@
 """Redis I/O of the GoHighLevel release handler: per-location request budgets, cached field ids
 and timezones, each queue's last release (to keep its spacing), and the business-hours clock.
-Its keys are drip.core.keys's `ghl_*`; its scripts ghl_rate.lua and wake_deferred.lua."""
+Its keys are drip.core.keys's `ghl_*`; the budget is one of drip.store.budgets's."""
 
 from __future__ import annotations
 
 import redis
 
 from drip.core.keys import SHARDS, Keys
-from drip.core.messages import now_ms
+from drip.store.budgets import Budget, Budgets
 from drip.store.connection import redis_now_ms
 from drip.store.scripts import Scripts
 
 #: GoHighLevel's limits per location: 100 requests per 10 s, 200,000 per day (plus a margin
 #: for clocks and for the time between GHL seeing a request and drip settling it).
-INTERVAL, INTERVAL_MS, MARGIN_MS = 100, 10_000, 250
-DAILY = 200_000
+BUDGET = Budget(limit=100, window_ms=10_000 + 250, daily=200_000)
 _CACHE_S = 3600
+
+
+def _budget(location: str) -> str:
+    return f"ghl:{location}"
 
 
 class GhlState:
@@ -23,26 +26,19 @@ class GhlState:
         self.client = client
         self.keys = keys
         self.scripts = Scripts(client)
-
-    def _rate(self, location: str, op: str, *extra: object) -> tuple[int, int]:
-        wait, entry = self.scripts.run(
-            "ghl_rate",
-            [self.keys.ghl_rate(location), self.keys.ghl_rate_meta(location)],
-            [op, INTERVAL, INTERVAL_MS + MARGIN_MS, DAILY, *extra],
-        )
-        return int(wait), int(entry)
+        self.budgets = Budgets(self.scripts, keys)
 
     def take(self, location: str) -> tuple[int, int]:
         """Log a request in the location's budget: (0, its entry), or (the ms to wait before one may go, 0)."""
-        return self._rate(location, "take")
+        return self.budgets.take(_budget(location), BUDGET)
 
     def settle(self, location: str, entry: int) -> None:
         """Move a logged request to now, when its answer came: it then counts a full window from there."""
-        self._rate(location, "settle", entry)
+        self.budgets.settle(_budget(location), BUDGET, entry)
 
     def observe(self, location: str, remaining: int | None, blocked_ms: int) -> None:
         """Tighten the budget to what GoHighLevel reported; block it for a 429's Retry-After."""
-        self._rate(location, "observe", "" if remaining is None else remaining, blocked_ms)
+        self.budgets.observe(_budget(location), BUDGET, remaining, blocked_ms)
 
     def field_id(self, location: str, key: str) -> tuple[bool, str | None]:
         """(whether the location's field ids are cached, the id of `key` among them), read together so a
@@ -87,10 +83,17 @@ class GhlState:
     def record_release(self, queue: str, released_ms: int, planned_ms: int) -> None:
         self.client.hset(self.keys.ghl_pace(), queue, f"{released_ms}:{planned_ms}")
 
+    def now_ms(self) -> int:
+        """Redis's clock: the one a release's spacing is kept on, whichever host releases it."""
+        return redis_now_ms(self.client)
+
     def clock_ms(self) -> int:
-        """The business-hours clock: the wall clock plus the offset set by `drip clock` (normally none)."""
-        offset = self.client.get(self.keys.clock_offset())
-        return now_ms() + (int(offset) if offset else 0)
+        """The business-hours clock: Redis's clock plus the offset set by `drip clock` (normally none)."""
+        pipe = self.client.pipeline(transaction=False)
+        pipe.time()
+        pipe.get(self.keys.clock_offset())
+        (seconds, micros), offset = pipe.execute()
+        return seconds * 1000 + micros // 1000 + (int(offset) if offset else 0)
 
     def set_clock(self, offset_ms: int) -> int:
         """Move the business-hours clock (0 puts it back) and let every waiting queue look again."""

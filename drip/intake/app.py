@@ -18,7 +18,7 @@ from starlette.routing import Route
 from drip import __version__
 from drip.core import logs
 from drip.core import settings as settings_module
-from drip.core.errors import Conflict, InvalidInput, NotFound, RateLimited, Unauthorized
+from drip.core.errors import Conflict, InvalidInput, NotFound, TooManyRequests, Unauthorized
 from drip.core.settings import Settings
 from drip.intake import openapi
 from drip.intake.endpoints import Intake
@@ -79,7 +79,7 @@ async def _unauthorized(request: Request, exc: Unauthorized) -> Response:
     return error_response(401, str(exc), headers={"WWW-Authenticate": "Bearer"})
 
 
-async def _rate_limited(request: Request, exc: RateLimited) -> Response:
+async def _rate_limited(request: Request, exc: TooManyRequests) -> Response:
     return error_response(429, str(exc), headers={"Retry-After": str(exc.retry_after_s)})
 
 
@@ -113,7 +113,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     handlers: dict = {
         InvalidInput: _invalid_input, NotFound: _not_found, Conflict: _conflict,
-        Unauthorized: _unauthorized, RateLimited: _rate_limited,
+        Unauthorized: _unauthorized, TooManyRequests: _rate_limited,
         HTTPException: _http_error, Exception: _unexpected,
     }
     handlers.update({cls: _unavailable for cls in REDIS_DOWN})

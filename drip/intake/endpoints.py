@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
 from drip.core import logs
-from drip.core.errors import InvalidInput, RateLimited, Unauthorized
+from drip.core.errors import InvalidInput, TooManyRequests, Unauthorized
 from drip.core.inbound import Rules, check_depth
 from drip.core.messages import Inbound, iso, now_ms
 from drip.core.settings import Settings
@@ -68,7 +68,7 @@ class Intake:
             return
         wait_ms = await self.store.take_token(client, *self.rate)
         if wait_ms:
-            raise RateLimited(max(1, math.ceil(wait_ms / 1000)))
+            raise TooManyRequests(max(1, math.ceil(wait_ms / 1000)))
 
     async def _store(self, messages: list[Inbound]) -> list[Accepted]:
         if len(messages) > self.settings.max_batch:

@@ -23,6 +23,8 @@ from drip.run.signals import stop_on_signals
 log = logs.get("drip.pool")
 
 _CHECK_S = 0.2
+#: A worker process's exit code when it replaced itself because a handler could not be stopped.
+RECYCLE_EXIT = 3
 #: A child that dies sooner than this after starting counts as a crash loop.
 _QUICK_DEATH_S = 5.0
 _MAX_RESTART_DELAY_S = 30.0
@@ -51,7 +53,10 @@ def supervise(role: str, argv: list[str], count: int, env: Mapping[str, str], gr
                 continue
             quick = time.monotonic() - started < _QUICK_DEATH_S
             restart_delay = min(max(restart_delay * 2, 0.5), _MAX_RESTART_DELAY_S) if quick else 0.0
-            log.error("process_died", role=role, pid=child.pid, exit_code=code, restart_in_s=restart_delay)
+            if code == RECYCLE_EXIT:
+                log.warning("process_recycled", role=role, pid=child.pid, restart_in_s=restart_delay)
+            else:
+                log.error("process_died", role=role, pid=child.pid, exit_code=code, restart_in_s=restart_delay)
             if stopping.wait(restart_delay):
                 break
             replacement = procs.spawn(argv, env)

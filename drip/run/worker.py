@@ -10,8 +10,10 @@ DRIP_SHUTDOWN_GRACE_S), are acked, and their leases are released.
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
+import time
 
 import dramatiq
 
@@ -20,7 +22,9 @@ from drip.core import settings as settings_module
 from drip.core.retry import call_until
 from drip.run import actors
 from drip.run.broker import make_broker
+from drip.run.pool import RECYCLE_EXIT
 from drip.run.signals import stop_on_signals
+from drip.store.clock import RedisClock
 from drip.store.connection import REDIS_DOWN
 from drip.store.stores import Store
 from drip.work.drain import DrainContext
@@ -38,9 +42,11 @@ def run(settings: settings_module.Settings) -> None:
     store = Store.from_settings(settings)
     member = worker_member(settings.threads)
     stopping = threading.Event()
-    renewer = Renewer(store, ttl_ms=settings.lease_ttl_ms, member=member)
+    clock = RedisClock()
+    renewer = Renewer(store, ttl_ms=settings.lease_ttl_ms, member=member, clock=clock)
     standby = StandbySignal(store.workers)
-    ctx = DrainContext(settings, store, Router.from_settings(settings), renewer, stopping, member, standby)
+    ctx = DrainContext(settings, store, Router.from_settings(settings), renewer, stopping, member, standby,
+                       clock=clock)
     broker = make_broker(settings)
     actors.declare(broker, ctx)
 
@@ -54,14 +60,33 @@ def run(settings: settings_module.Settings) -> None:
     ctx.waiting = worker.work_queue.qsize
     _start_renewer(renewer, stopping)
     standby.listen(stopping)
+    ctx.limits.watch(stopping)
     worker.start()
     log.info("worker_started", worker=member, threads=settings.threads)
     stopping.wait()
+    if ctx.recycle.is_set():
+        _recycle(ctx, worker)
     log.info("worker_stopping", worker=member)
     worker.stop(timeout=int(settings.shutdown_grace_s * 1000))
     renewer.stop()
     broker.close()
     log.info("worker_stopped", worker=member)
+
+
+def _recycle(ctx: DrainContext, worker: dramatiq.Worker) -> None:
+    """A handler could not be stopped: take no more grants, let the other drains finish their message and
+    release their queues (grants already fetched are released unrun), then exit so the pool starts a fresh
+    process. The stuck thread would keep dramatiq's orderly stop waiting, so this exits without it."""
+    log.error("worker_recycling", worker=ctx.worker, stuck_handlers=ctx.limits.stuck())
+    for consumer in worker.consumers.values():
+        consumer.stop()
+    deadline = time.monotonic() + ctx.settings.shutdown_grace_s
+    while time.monotonic() < deadline and (worker.work_queue.qsize() or len(ctx.renewer.held()) > ctx.limits.stuck()):
+        time.sleep(0.05)
+    ctx.renewer.stop()
+    log.info("worker_recycled", worker=ctx.worker)
+    sys.stdout.flush()
+    os._exit(RECYCLE_EXIT)
 
 
 def _start_renewer(renewer: Renewer, stopping: threading.Event) -> None:

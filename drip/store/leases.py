@@ -9,24 +9,26 @@ its lease can no longer ack, retry or release.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from drip.core import layout
 from drip.core.keys import SHARDS, Keys, shard_of
 from drip.core.layout import Reply
-from drip.core.messages import Message, now_ms
+from drip.core.messages import Message
 from drip.store.scripts import Scripts
 
 #: Queues in line a drain's claim tries at most, oldest first (heads.lua reads two per shard).
 _CLAIM_CANDIDATES = 4
+#: Soonest-expiring leases per shard one reclaim round looks at (the rest wait for the next round).
+_RECLAIM_CANDIDATES = 256
 _TAKEN_WIDTH = len(layout.TAKEN)
 
 
 @dataclass(frozen=True, slots=True)
 class Ack:
-    """A message its drain finished, acked by the next `advance` call."""
+    """A message its drain finished: acked at once (Leases.ack), or with the drain's next step."""
 
     entry_id: bytes
     id: str
@@ -95,10 +97,10 @@ class Leases:
               via_broker: bool) -> list[tuple[str, str]]:
         """Lease queues, grouped by shard ({shard: [(queue, token)]}); returns the (queue, token) granted.
         `via_broker`: the supervisor's grants, in transit until their drains start."""
-        k, now = self.keys, now_ms()
+        k = self.keys
         replies = self.scripts.run_many("grant", [
             ([k.ready(shard), k.leases(shard), k.in_transit(shard), *(k.state(q) for q, _ in pairs)],
-             [now, ttl_ms, "1" if via_broker else "0", *(x for pair in pairs for x in pair)])
+             [ttl_ms, "1" if via_broker else "0", *(x for pair in pairs for x in pair)])
             for shard, pairs in grants.items()
         ])
         tokens = {q: t for pairs in grants.values() for q, t in pairs}
@@ -128,14 +130,14 @@ class Leases:
         return None
 
     def advance(
-        self, queue: str, token: str, *, worker: str, ttl_ms: int, acks: Sequence[Ack], take: int
+        self, queue: str, token: str, *, worker: str, ttl_ms: int, ack: Ack | None, take: int
     ) -> list[Taken] | Released | Lost:
-        """Ack `acks` (the head's messages, in order), then take up to `take` next messages or, when `take`
-        is 0 or none is left, release. One round trip whatever the counts."""
+        """Ack the head just handled (if any), then take up to `take` next messages or, when `take` is 0
+        or none is left, release. One round trip; the replies of this thread's sent acks are read with it."""
         shard = shard_of(queue)
         k = self.keys
-        args: list = [queue, token, now_ms(), ttl_ms, worker, take, k.wake_channel()]
-        for ack in acks:
+        args: list = [queue, token, ttl_ms, worker, take, k.wake_channel()]
+        if ack is not None:
             args += [ack.entry_id, ack.id, ack.started_ms, ack.finished_ms]
         reply = self.scripts.run(
             "advance",
@@ -150,6 +152,14 @@ class Leases:
             return Released(int(reply[1]))
         return LOST
 
+    def ack(self, queue: str, token: str, ack: Ack, next_entry: bytes) -> None:
+        """Ack the head and make `next_entry` (the next message of the batch) the head, without waiting:
+        the reply is read with this thread's next call, and the next handler starts at once."""
+        k = self.keys
+        self.scripts.send(
+            "ack", [k.state(queue), k.stream(queue), k.replays(queue), k.events(shard_of(queue))],
+            [queue, token, ack.entry_id, ack.id, ack.started_ms, ack.finished_ms, next_entry])
+
     def fail(
         self,
         head: Taken,
@@ -157,14 +167,16 @@ class Leases:
         *,
         error: str,
         max_attempts: int,
-        retry_at_ms: int,
+        retry_delay_ms: int,
         started_ms: int = 0,
         finished_ms: int = 0,
         not_run: bool = False,
         on_dead: str = "continue",
+        why: str = "",
     ) -> tuple[Verdict, int]:
-        """Record a failed attempt of the head: (RETRY, attempts) with the queue released until
-        `retry_at_ms`, (DEAD, attempts) with the message in the dead letters, or (LOST, 0).
+        """Record a failed attempt of the head: (RETRY, attempts) with the queue released for
+        `retry_delay_ms` (on Redis's clock) and `why` shown while it waits, (DEAD, attempts) with the
+        message in the dead letters, or (LOST, 0).
 
         `not_run`: the hand-out found every allowed attempt spent by processes that died
         during it; the message goes to the dead letters without running again.
@@ -176,44 +188,50 @@ class Leases:
             "fail",
             [k.state(queue), k.stream(queue), k.replays(queue), k.leases(shard), k.ready(shard), k.events(shard),
              k.dead(shard), k.dead_index(shard), k.paused(shard)],
-            [queue, token, now_ms(), head.entry_id, head.message.id, error, max_attempts, started_ms,
-             finished_ms, "1" if not_run else "0", on_dead, retry_at_ms, k.wake_channel()],
+            [queue, token, head.entry_id, head.message.id, error, max_attempts, started_ms, finished_ms,
+             "1" if not_run else "0", on_dead, retry_delay_ms, k.wake_channel(), why or f"retry after: {error}"],
         )
         return Verdict(reply[0].decode()), int(reply[1]) if len(reply) > 1 else 0  # fail.lua answers a Reply word
 
-    def defer(self, head: Taken, token: str, ready_at_ms: int) -> Verdict:
-        """Give the head its attempt back and release the queue until `ready_at_ms`: DEFERRED, or LOST."""
+    def defer(self, head: Taken, token: str, delay_ms: int, why: str) -> Verdict:
+        """Give the head its attempt back and release the queue for `delay_ms` (on Redis's clock), `why`
+        shown while it waits: DEFERRED, or LOST."""
         queue = head.message.queue
         k, shard = self.keys, shard_of(queue)
         deferred = self.scripts.run(
             "defer",
             [k.state(queue), k.leases(shard), k.ready(shard)],
-            [queue, token, head.entry_id, ready_at_ms, k.wake_channel()],
+            [queue, token, head.entry_id, delay_ms, k.wake_channel(), why],
         )
         return Verdict.DEFERRED if deferred else Verdict.LOST
 
     def renew(self, leases: Iterable[tuple[str, str]], ttl_ms: int) -> list[bool]:
         """Extend each (queue, token) lease in one round trip; False where it was lost."""
-        now = now_ms()
         replies = self.scripts.run_many("renew", [
-            ([self.keys.state(queue), self.keys.leases(shard_of(queue))], [queue, token, now, ttl_ms])
+            ([self.keys.state(queue), self.keys.leases(shard_of(queue))], [queue, token, ttl_ms])
             for queue, token in leases
         ])
         return [bool(ok) for ok in replies]
 
     def reclaim_expired(self) -> list[str]:
-        """End every expired lease and put its queue back in line; returns the queues reclaimed."""
-        k, now = self.keys, now_ms()
+        """End every expired lease and put its queue back in line; returns the queues reclaimed. The
+        soonest-expiring leases of each shard are read with Redis's clock, and reclaim.lua judges again."""
+        k = self.keys
         pipe = self.client.pipeline(transaction=False)
+        pipe.time()
         for shard in range(SHARDS):
-            pipe.zrangebyscore(k.leases(shard), "-inf", now)
-        expired = {shard: [q.decode() for q in rows] for shard, rows in enumerate(pipe.execute()) if rows}
+            pipe.zrange(k.leases(shard), 0, _RECLAIM_CANDIDATES - 1, withscores=True)
+        (seconds, micros), *per_shard = pipe.execute()
+        now = seconds * 1000 + micros // 1000
+        expired = {shard: [q.decode() for q, expiry in rows if expiry <= now]
+                   for shard, rows in enumerate(per_shard)}
+        expired = {shard: queues for shard, queues in expired.items() if queues}
         if not expired:
             return []
         replies = self.scripts.run_many("reclaim", [
             ([k.ready(shard), k.leases(shard), k.in_transit(shard),
               *(key for q in queues for key in (k.state(q), k.stream(q), k.replays(q)))],
-             [now, k.wake_channel(), *queues])
+             [k.wake_channel(), *queues])
             for shard, queues in expired.items()
         ])
         return [q.decode() for reclaimed in replies for q in reclaimed]

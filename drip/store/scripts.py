@@ -20,6 +20,7 @@ import redis
 import redis.asyncio
 
 from drip.core.layout import lua_source
+from drip.store.connection import REDIS_DOWN
 
 
 @cache
@@ -71,19 +72,79 @@ class Scripts:
         """Run one script once per (keys, args), in one round trip; their replies in order.
         Redis lost its scripts (a restart, SCRIPT FLUSH)? Then no call ran: load it and send again."""
         script = _script(name)
-        replies = self._send_all(script.sha, calls)
-        if any(isinstance(r, redis.exceptions.NoScriptError) for r in replies):
-            self.client.script_load(script.text)
-            replies = self._send_all(script.sha, calls)
+        try:
+            self._settle()
+            replies = self._send_all([(script.sha, k, a) for k, a in calls])
+            if any(isinstance(r, redis.exceptions.NoScriptError) for r in replies):
+                self.client.script_load(script.text)
+                replies = self._send_all([(script.sha, k, a) for k, a in calls])
+        except REDIS_DOWN:
+            self._local.broken = True
+            raise
         for reply in replies:
             if isinstance(reply, Exception):
                 raise reply
         return replies
 
-    def _send_all(self, sha: str, calls: Sequence[tuple[Sequence, Sequence]]) -> list:
+    def send(self, name: str, keys: Sequence, args: Sequence) -> None:
+        """Write one call of an idempotent script to this thread's connection without waiting for its
+        reply, which this thread's next call reads (and raises if it was an error). Once this returns,
+        the call is in Redis's hands: with TCP_NODELAY the bytes left with the write, so even a SIGKILL
+        of this process right after cannot take it back. If the connection breaks before its reply is
+        read, the call is sent again, in order, before anything else: hence idempotent scripts only."""
+        self._pending().append((name, keys, args))
+        try:
+            self._settle_if_broken()
+            self._connection().send_packed_command(
+                [hiredis.pack_command(("EVALSHA", _script(name).sha, len(keys), *keys, *args))])
+        except REDIS_DOWN:
+            self._local.broken = True
+            raise
+
+    def _settle_if_broken(self) -> None:
+        """After a broken connection, send again what was sent without a reply (all but the newest)."""
+        if getattr(self._local, "broken", False):
+            newest = self._pending().pop()
+            self._settle()
+            self._pending().append(newest)
+
+    def _settle(self) -> None:
+        """Read the replies of the calls this thread sent without waiting, in order (sent long enough ago,
+        they wait in the socket already), so they stay before whatever this thread runs next; after a
+        broken connection, send them again first (they are idempotent)."""
+        sent = self._pending()
+        if not sent:
+            return
+        if getattr(self._local, "broken", False):
+            replies = self._send_all([(_script(n).sha, k, a) for n, k, a in sent])
+        else:
+            replies = []
+            for _ in sent:
+                try:
+                    replies.append(self._connection().read_response())
+                except redis.exceptions.ResponseError as exc:  # read every reply before saying so
+                    replies.append(exc)
+        self._local.pending, self._local.broken = [], False
+        failure: Exception | None = None
+        for (name, keys, args), reply in zip(sent, replies, strict=True):
+            if isinstance(reply, redis.exceptions.NoScriptError):  # it did not run: load it, run it, in order
+                self.client.script_load(_script(name).text)
+                reply = self._send_all([(_script(name).sha, keys, args)])[0]
+            if isinstance(reply, Exception):
+                failure = failure or reply
+        if failure is not None:
+            raise failure
+
+    def _pending(self) -> list:
+        pending = getattr(self._local, "pending", None)
+        if pending is None:
+            pending = self._local.pending = []
+        return pending
+
+    def _send_all(self, calls: Sequence[tuple[str, Sequence, Sequence]]) -> list:
         conn = self._connection()
         conn.send_packed_command([b"".join(
-            hiredis.pack_command(("EVALSHA", sha, len(keys), *keys, *args)) for keys, args in calls)])
+            hiredis.pack_command(("EVALSHA", sha, len(keys), *keys, *args)) for sha, keys, args in calls)])
         replies: list = []
         for _ in calls:
             try:

@@ -7,16 +7,16 @@ import redis
 
 from drip.core.keys import SHARDS, Keys
 from drip.core.layout import State
-from drip.core.messages import now_ms
-from drip.store.workers import slots_of
+from drip.store.workers import live_workers, slots_of
 
-_ATTEMPT, _HOLDER, _HEAD = State.attempt.encode(), State.holder.encode(), State.head.encode()
+_ATTEMPT, _HOLDER, _HEAD, _WAITING = (State.attempt.encode(), State.holder.encode(), State.head.encode(),
+                                      State.waiting.encode())
 
 
 def overview(client: redis.Redis, keys: Keys) -> dict:
     """What `drip status` shows: every queue in line, leased or with scheduled messages; workers; backlogs."""
-    now = now_ms()
     pipe = client.pipeline(transaction=False)
+    pipe.time()
     for shard in range(SHARDS):
         pipe.zrange(keys.ready(shard), 0, -1, withscores=True)
         pipe.zrange(keys.leases(shard), 0, -1, withscores=True)
@@ -24,9 +24,11 @@ def overview(client: redis.Redis, keys: Keys) -> dict:
         pipe.xlen(keys.events(shard))
         pipe.xlen(keys.dead(shard))
         pipe.smembers(keys.paused(shard))
-    pipe.zrangebyscore(keys.workers(), now, "+inf")
+    pipe.zrange(keys.workers(), 0, -1, withscores=True)
     pipe.get(keys.leader())
-    *per_shard, workers, leader = pipe.execute()
+    (seconds, micros), *per_shard, members, leader = pipe.execute()
+    now = seconds * 1000 + micros // 1000  # Redis's clock, the one leases and places in line are on
+    workers, _stopped = live_workers(members, now)
     waiting = {q.decode(): int(score) for rows in per_shard[0::6] for q, score in rows}
     leased = {q.decode(): int(score) for rows in per_shard[1::6] for q, score in rows}
     scheduled_queues = {q.decode() for rows in per_shard[2::6] for q in rows}
@@ -54,6 +56,9 @@ def overview(client: redis.Redis, keys: Keys) -> dict:
             "lease_holder": state.get(_HOLDER, b"").decode() or None,
             "lease_expires_in_ms": leased[queue] - now if queue in leased else None,
             "waiting_since_ms": now - waiting[queue] if queue in waiting else None,
+            # A place in line still ahead: the queue waits out a retry's backoff or a deferral, for this.
+            "waits_for": (state.get(_WAITING, b"").decode() or None)
+            if queue in waiting and waiting[queue] > now else None,
         })
     return {
         "leader": leader.decode() if leader else None,

@@ -9,6 +9,7 @@ import redis
 
 from drip.core.keys import Keys
 from drip.core.settings import Settings
+from drip.store.budgets import Budgets
 from drip.store.connection import redis_client, redis_now_ms
 from drip.store.dead import DeadLetters
 from drip.store.events import Events
@@ -28,6 +29,7 @@ class Store:
     workers: Workers
     dead: DeadLetters
     events: Events
+    budgets: Budgets
 
     @classmethod
     def connect(cls, client: redis.Redis, keys: Keys, *, dedup_ttl_ms: int = 86_400_000,
@@ -35,8 +37,8 @@ class Store:
         scripts = Scripts(client)
         return cls(client, keys, scripts,
                    queues=Queues(scripts, keys, dedup_ttl_ms=dedup_ttl_ms, horizon_ms=horizon_ms),
-                   leases=Leases(scripts, keys), workers=Workers(client, keys), dead=DeadLetters(scripts, keys),
-                   events=Events(client, keys))
+                   leases=Leases(scripts, keys), workers=Workers(scripts, keys), dead=DeadLetters(scripts, keys),
+                   events=Events(client, keys), budgets=Budgets(scripts, keys))
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Store:

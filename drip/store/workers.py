@@ -14,8 +14,8 @@ import redis
 
 from drip.core.keys import SHARDS, Keys
 from drip.core.layout import Wake
-from drip.core.messages import now_ms
 from drip.store.connection import REDIS_DOWN
+from drip.store.scripts import Scripts
 
 
 def close_quietly(pubsub: redis.client.PubSub | None) -> None:
@@ -40,22 +40,26 @@ class Survey:
     earliest_due_ms: int | None  # earliest run_at of any scheduled message
 
 
+def live_workers(members: list[tuple[bytes, float]], now_ms: int) -> tuple[list[bytes], list[bytes]]:
+    """The registry's members (with their heartbeat expiry) as (alive, stopped beating) at `now_ms`."""
+    return [m for m, expiry in members if expiry > now_ms], [m for m, expiry in members if expiry <= now_ms]
+
+
 def slots_of(workers: list[bytes]) -> int:
     """Threads of worker processes, from their registry members ("host:pid:threads")."""
     return sum(int(w.rsplit(b":", 1)[1]) for w in workers)
 
 
 class Workers:
-    def __init__(self, client: redis.Redis, keys: Keys) -> None:
-        self.client = client
+    def __init__(self, scripts: Scripts, keys: Keys) -> None:
+        self.scripts = scripts
+        self.client = scripts.client
         self.keys = keys
 
     def heartbeat(self, member: str, ttl_ms: int) -> bool:
-        """Announce a live worker process; True when it just joined (the supervisor is then woken)."""
-        added = self.client.zadd(self.keys.workers(), {member: now_ms() + ttl_ms}) == 1
-        if added:
-            self.client.publish(self.keys.wake_channel(), Wake.joined)
-        return added
+        """Announce a live worker process, alive for `ttl_ms` on Redis's clock; True when it just joined
+        (the supervisor is then woken)."""
+        return self.scripts.run("heartbeat", [self.keys.workers()], [member, ttl_ms, self.keys.wake_channel()]) == 1
 
     def leave(self, member: str) -> None:
         """A worker process stops: out of the registry, its threads no longer busy."""
@@ -91,17 +95,20 @@ class Workers:
         k = self.keys
         pipe = self.client.pipeline(transaction=False)
         pipe.time()
-        pipe.zremrangebyscore(k.workers(), "-inf", now_ms())
-        pipe.zrange(k.workers(), 0, -1)
+        pipe.zrange(k.workers(), 0, -1, withscores=True)
         pipe.hgetall(k.busy_threads())
         for shard in range(SHARDS):
             pipe.zcard(k.leases(shard))
             pipe.zrange(k.ready(shard), 0, head_limit - 1, withscores=True)
             pipe.zrange(k.due(shard), 0, 0, withscores=True)
             pipe.scard(k.in_transit(shard))
-        (seconds, micros), _expired, workers, busy, *per_shard = pipe.execute()
+        (seconds, micros), members, busy, *per_shard = pipe.execute()
+        now = seconds * 1000 + micros // 1000
+        workers, stopped = live_workers(members, now)
         live = {w.decode() for w in workers}
         gone = [thread for thread in busy if thread.decode().rsplit("/", 1)[0] not in live]
+        if stopped:  # processes that stopped beating: out of the registry (judged on Redis's clock)
+            self.client.zrem(k.workers(), *stopped)
         if gone:  # threads of processes that died without leaving
             self.client.hdel(k.busy_threads(), *gone)
         heads = sorted(
@@ -111,7 +118,7 @@ class Workers:
         )
         earliest = [int(rows[0][1]) for rows in per_shard[2::4] if rows]
         return Survey(
-            now_ms=seconds * 1000 + micros // 1000,
+            now_ms=now,
             slots=slots_of(workers),
             leases=sum(per_shard[0::4]),
             busy=len(busy) - len(gone),

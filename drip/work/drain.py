@@ -1,15 +1,16 @@
 """One drain: hold a queue's lease and handle its ready messages in order.
 
-Each step is one `advance` call that acks the batch just handled and takes the
-next (up to DRIP_DRAIN_BATCH messages), so a batch costs one round trip. A
-handler that fails or defers in the middle of a batch first has the messages
-before it acked and its own message made the head (one more call), then its
-failure is booked like any head's; the rest of that batch is taken again
-afterwards. A failed attempt releases the queue until its retry is due (the
-message stays at the head: the queue waits, other queues go on); the last one
-sends it to the dead letters. The drain stops after a budget (messages or time)
-so queues take turns, when its process shuts down, or when its lease is lost;
-releasing puts the queue back in line if messages remain.
+A step (`advance`) takes a batch of up to DRIP_DRAIN_BATCH messages in one round trip.
+Each message is acked as its handler finishes, before the next handler starts: the ack
+(ack.lua) is written to the connection without waiting for its reply, and it makes the
+next message of the batch the head, so at any instant at most the message whose handler
+runs is handled but not acked, and a crash repeats at most that one. The last message
+of a batch is acked with the next step. A failure or a deferral is booked against the
+head (the failing message itself); a failed attempt releases the queue until its retry
+is due (the message stays at the head: the queue waits, other queues go on); the last
+one sends it to the dead letters. The drain stops after a budget (messages or time) so
+queues take turns, when its process shuts down, or when its lease is lost; releasing
+puts the queue back in line if messages remain.
 """
 
 from __future__ import annotations
@@ -18,21 +19,22 @@ import random
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 from typing import TypeVar
 
 from drip.core import logs
-from drip.core.errors import Defer, Permanent
-from drip.core.messages import now_ms
+from drip.core.errors import Defer, Permanent, RateLimited
 from drip.core.retry import Backoff, call_until
 from drip.core.settings import Settings
+from drip.store.clock import RedisClock
 from drip.store.connection import REDIS_DOWN
 from drip.store.leases import Ack, Released, Taken, Verdict
 from drip.store.stores import Store
 from drip.work.renewer import Renewer
 from drip.work.routes import Route, Router
 from drip.work.standby_signal import StandbySignal
+from drip.work.timelimits import HandlerTimedOut, TimeLimits
 
 log = logs.get("drip.drain")
 
@@ -44,11 +46,11 @@ T = TypeVar("T")
 class Outcome(Enum):
     """How handling one message ended, for the drain that holds its queue."""
 
-    HANDLED = "handled"  # done: acked with the next step
+    HANDLED = "handled"  # done: acked before the next handler starts, or with the next step
     DEAD = "dead"  # dead-lettered: the queue goes on from a fresh batch
     PAUSED = "paused"  # dead-lettered and the queue paused (on_dead = "pause"): released
     RETRY = "retry"  # failed: released until its backoff is over
-    DEFERRED = "deferred"  # not now (the handler said so): released until then, no attempt spent
+    DEFERRED = "deferred"  # not now (a rate limit, or the handler said so): released until then
     LOST = "lost"  # the lease is no longer ours: nothing more may be changed
 
 
@@ -69,6 +71,11 @@ class DrainContext:
     #: granted together do not all leave together). Bounded so the broker's message of the grant is
     #: acked well within its brokers' patience for unacked messages (dramatiq's Redis heartbeats, 60 s).
     stand_s: float = 20.0
+    #: Redis's clock as this process reads it (synced by the renewer): handler starts and ends.
+    clock: RedisClock = field(default_factory=RedisClock)
+    limits: TimeLimits = field(default_factory=TimeLimits)
+    #: Set when a handler could not be stopped: the process stops taking work and is replaced.
+    recycle: threading.Event = field(default_factory=threading.Event)
 
 
 def backoff_ms(route: Route, attempt: int) -> int:
@@ -78,37 +85,32 @@ def backoff_ms(route: Route, attempt: int) -> int:
 
 
 class _Holding:
-    """One lease of a queue being drained: its token, the acks waiting for the next step, and until
+    """One lease of a queue being drained: its token, the ack waiting for the next step, and until
     when the lease surely holds."""
 
     def __init__(self, ctx: DrainContext, queue: str, token: str) -> None:
         self.ctx = ctx
         self.queue = queue
         self.token = token
-        self.acks: list[Ack] = []
+        self.last_ack: Ack | None = None
         # Each step renews the lease for a TTL; a batch stops at this, so a holder stalled past its
-        # lease runs at most the message in hand, as with one message per step.
+        # lease runs at most the message in hand.
         self.sure_until = 0.0
 
     def advance(self, take: int) -> list[Taken] | Released | object:
-        """Ack what was handled, then take up to `take` messages (0: release)."""
+        """Ack the last message handled (if not acked yet), then take up to `take` messages (0: release)."""
         settings = self.ctx.settings
         sent = time.monotonic()
+        ack, self.last_ack = self.last_ack, None
         step = through_outage(self.ctx, lambda: self.ctx.store.leases.advance(
-            self.queue, self.token, worker=self.ctx.worker, ttl_ms=settings.lease_ttl_ms, acks=self.acks, take=take))
-        self.acks = []
+            self.queue, self.token, worker=self.ctx.worker, ttl_ms=settings.lease_ttl_ms, ack=ack, take=take))
         self.sure_until = sent + settings.lease_ttl_ms / 1000
         return step
 
-    def refocus(self, taken: Taken) -> Taken | None:
-        """Make `taken` the head (acking the batch's messages before it), so its failure can be booked;
-        None when the lease is lost."""
-        if not self.acks:
-            return taken
-        step = self.advance(1)
-        if isinstance(step, list) and step[0].message.id == taken.message.id:
-            return step[0]
-        return None
+    def ack_before(self, nxt: Taken) -> None:
+        """Ack the message just handled and make `nxt` the head, without waiting (read with the next call)."""
+        ack, self.last_ack = self.last_ack, None
+        through_outage(self.ctx, lambda: self.ctx.store.leases.ack(self.queue, self.token, ack, nxt.entry_id))
 
 
 def drain(ctx: DrainContext, queue: str, token: str) -> None:
@@ -120,11 +122,14 @@ def drain(ctx: DrainContext, queue: str, token: str) -> None:
     began = time.monotonic()
     deadline = began + settings.drain_budget_ms / 1000
     handled = 0
+
+    def go_on() -> bool:
+        return not (handled >= settings.drain_budget or time.monotonic() >= deadline or ctx.stopping.is_set()
+                    or lost.is_set())
+
     try:
         while True:
-            go_on = not (handled >= settings.drain_budget or time.monotonic() >= deadline
-                         or ctx.stopping.is_set() or lost.is_set())
-            step = holding.advance(min(settings.drain_batch, settings.drain_budget - handled) if go_on else 0)
+            step = holding.advance(min(settings.drain_batch, settings.drain_budget - handled) if go_on() else 0)
             if isinstance(step, Released):
                 log.debug("lease_released", queue=queue, handled=handled, remaining=step.remaining,
                           duration_ms=round((time.monotonic() - began) * 1000))
@@ -133,16 +138,15 @@ def drain(ctx: DrainContext, queue: str, token: str) -> None:
                 log.warning("lease_lost", queue=queue, handled=handled)
                 return
             for position, taken in enumerate(step):
-                now = time.monotonic()
-                if position and (ctx.stopping.is_set() or lost.is_set() or now >= holding.sure_until
-                                 or now >= deadline):
-                    break  # the rest stays at the head of the queue; the next step acks what was done
                 outcome = handle(ctx, route, holding, taken)
                 if outcome is Outcome.DEAD:
                     break  # the queue goes on from a fresh batch
                 if outcome is not Outcome.HANDLED:
                     return  # the lease is released (retry, deferred, paused) or no longer ours
                 handled += 1
+                if position + 1 == len(step) or not go_on() or time.monotonic() >= holding.sure_until:
+                    break  # its ack goes with the next step; the rest of the batch stays at the head
+                holding.ack_before(step[position + 1])
     except REDIS_DOWN as exc:
         log.warning("redis_unavailable", queue=queue, during="drain", error=str(exc))
     except Exception:
@@ -152,64 +156,90 @@ def drain(ctx: DrainContext, queue: str, token: str) -> None:
 
 
 def handle(ctx: DrainContext, route: Route, holding: _Holding, taken: Taken) -> Outcome:
-    """Run the handler on the message once and book what came of it. A handled message's ack goes
-    with the holding's next step; a failure or deferral is booked against the head at once."""
+    """Run the handler on the head message once and book what came of it. A handled message's ack is
+    left in `holding.last_ack`; a failure or deferral is booked at once."""
     message = taken.message
+    leases = ctx.store.leases
     bound = log.bind(queue=message.queue, message_id=message.id, attempt=message.attempt)
     if message.attempt > route.max_attempts:
         # Every allowed attempt was handed out and none reported back: each one's
         # process died while the handler ran (a poison message). Do not run it again.
         error = (f"the handler's process died during each of {route.max_attempts} attempts "
                  "(killed, crashed or stalled past its lease)")
-        verdict, attempts = through_outage(ctx, lambda: ctx.store.leases.fail(
-            taken, holding.token, error=error, max_attempts=route.max_attempts, retry_at_ms=0, not_run=True,
+        verdict, attempts = through_outage(ctx, lambda: leases.fail(
+            taken, holding.token, error=error, max_attempts=route.max_attempts, retry_delay_ms=0, not_run=True,
             on_dead=route.on_dead,
         ))
         return _after_failure(bound, route, verdict, error, attempts, None)
-    started = now_ms()
+    if route.rate is not None:
+        wait_ms, _ = through_outage(ctx, lambda: ctx.store.budgets.take(route.budget_name(message.queue), route.rate))
+        if wait_ms:
+            return _defer(ctx, holding.token, taken, bound, wait_ms, f"rate limit of route {route.pattern}",
+                          f"rate limit: {route.pattern}")
+    started = ctx.clock.now_ms()
     if started < message.run_at_ms:
         bound.error("released_early", run_at=message.run_at, early_ms=message.run_at_ms - started)
     clock = time.perf_counter()
     try:
-        route.handler(message)
-    except Exception as exc:
-        finished, duration_ms = now_ms(), round((time.perf_counter() - clock) * 1000, 3)
-        head = holding.refocus(taken)
-        if head is None:
-            bound.warning("lease_lost", during="failure bookkeeping")
-            return Outcome.LOST
-        return _book_failure(ctx, route, holding.token, head, exc, bound, started, finished, duration_ms)
+        stuck = ctx.limits.call(route.handler, message, route.timeout_s,
+                                lambda: _give_up(ctx, route, holding.token, taken, bound, started))
+    except (Exception, HandlerTimedOut) as exc:
+        finished, duration_ms = ctx.clock.now_ms(), round((time.perf_counter() - clock) * 1000, 3)
+        return _book_failure(ctx, route, holding.token, taken, exc, bound, started, finished, duration_ms)
+    if stuck:
+        return Outcome.LOST  # given up on at its hard limit: its attempt is booked, its lease gone
     bound.info("message_handled", duration_ms=round((time.perf_counter() - clock) * 1000, 3))
-    holding.acks.append(Ack(taken.entry_id, message.id, started, now_ms()))
+    holding.last_ack = Ack(taken.entry_id, message.id, started, ctx.clock.now_ms())
     return Outcome.HANDLED
 
 
-def _book_failure(ctx: DrainContext, route: Route, token: str, head: Taken, exc: Exception, bound,
+def _book_failure(ctx: DrainContext, route: Route, token: str, head: Taken, exc: BaseException, bound,
                   started: int, finished: int, duration_ms: float) -> Outcome:
     """Book what the handler raised against the head message: a deferral, a dead letter or a retry."""
     message = head.message
     leases = ctx.store.leases
     if isinstance(exc, Defer):
-        ready_at = now_ms() + round(exc.seconds * 1000)
-        if through_outage(ctx, lambda: leases.defer(head, token, ready_at)) is Verdict.LOST:
-            bound.warning("lease_lost", during="deferral")
-            return Outcome.LOST
-        bound.info("message_deferred", reason=exc.reason, for_ms=round(exc.seconds * 1000))
-        return Outcome.DEFERRED
+        kind = "rate limited" if isinstance(exc, RateLimited) else "deferred"
+        return _defer(ctx, token, head, bound, round(exc.seconds * 1000), exc.reason, f"{kind}: {exc.reason}")
     if isinstance(exc, Permanent):
         error = str(exc)[:_MAX_ERROR]
         verdict, attempts = through_outage(ctx, lambda: leases.fail(
-            head, token, error=error, max_attempts=message.attempt, retry_at_ms=0,
+            head, token, error=error, max_attempts=message.attempt, retry_delay_ms=0,
             started_ms=started, finished_ms=finished, on_dead=route.on_dead,
         ))
         return _after_failure(bound, route, verdict, error, attempts, None)
-    error = f"{type(exc).__name__}: {exc}"[:_MAX_ERROR]
+    if isinstance(exc, HandlerTimedOut):
+        error = why = f"timed out after {route.timeout_s:g} s"
+    else:
+        error, why = f"{type(exc).__name__}: {exc}"[:_MAX_ERROR], ""
     delay_ms = backoff_ms(route, message.attempt)
     verdict, attempts = through_outage(ctx, lambda: leases.fail(
-        head, token, error=error, max_attempts=route.max_attempts, retry_at_ms=finished + delay_ms,
-        started_ms=started, finished_ms=finished, on_dead=route.on_dead,
+        head, token, error=error, max_attempts=route.max_attempts, retry_delay_ms=delay_ms,
+        started_ms=started, finished_ms=finished, on_dead=route.on_dead, why=why,
     ))
     return _after_failure(bound, route, verdict, error, attempts, delay_ms, duration_ms=duration_ms)
+
+
+def _defer(ctx: DrainContext, token: str, head: Taken, bound, delay_ms: int, reason: str, why: str) -> Outcome:
+    """Not now: the queue waits `delay_ms` in line, no attempt spent, no thread held."""
+    if through_outage(ctx, lambda: ctx.store.leases.defer(head, token, delay_ms, why)) is Verdict.LOST:
+        bound.warning("lease_lost", during="deferral")
+        return Outcome.LOST
+    bound.info("message_deferred", reason=reason, for_ms=delay_ms)
+    return Outcome.DEFERRED
+
+
+def _give_up(ctx: DrainContext, route: Route, token: str, head: Taken, bound, started: int) -> None:
+    """A handler still running after its limit and grace cannot be stopped: book its attempt as timed out
+    (so its queue moves on; the stuck thread's own acks are then fenced) and recycle this process."""
+    error = f"timed out after {route.timeout_s:g} s (the handler did not stop; its process is replaced)"
+    verdict, attempts = ctx.store.leases.fail(
+        head, token, error=error, max_attempts=route.max_attempts, retry_delay_ms=backoff_ms(route, head.message.attempt),
+        started_ms=started, finished_ms=ctx.clock.now_ms(), on_dead=route.on_dead,
+        why=f"timed out after {route.timeout_s:g} s")
+    _after_failure(bound, route, verdict, error, attempts, None)
+    ctx.recycle.set()
+    ctx.stopping.set()
 
 
 def through_outage(ctx: DrainContext, call: Callable[[], T]) -> T:

@@ -14,6 +14,7 @@ import socket
 import threading
 
 from drip.core import logs
+from drip.store.clock import RedisClock
 from drip.store.connection import REDIS_DOWN
 from drip.store.stores import Store
 
@@ -26,10 +27,11 @@ def worker_member(threads: int) -> str:
 
 
 class Renewer:
-    def __init__(self, store: Store, *, ttl_ms: int, member: str) -> None:
+    def __init__(self, store: Store, *, ttl_ms: int, member: str, clock: RedisClock | None = None) -> None:
         self.store = store
         self.ttl_ms = ttl_ms
         self.member = member
+        self.clock = clock
         self._held: dict[str, tuple[str, threading.Event]] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -61,9 +63,16 @@ class Renewer:
         except REDIS_DOWN:
             pass  # the heartbeat expires by itself
 
+    def held(self) -> set[str]:
+        """The queues this process's drains hold now."""
+        with self._lock:
+            return set(self._held)
+
     def beat(self) -> None:
-        """One round: heartbeat, then renew every held lease in a single round trip."""
+        """One round: heartbeat, re-read Redis's clock, then renew every held lease in a single round trip."""
         self.store.workers.heartbeat(self.member, self.ttl_ms)
+        if self.clock is not None:
+            self.clock.sync(self.store.client)
         with self._lock:
             held = list(self._held.items())
         if not held:

@@ -13,6 +13,9 @@ settings. Example:
     release_action = "tag:released"   # for the ghl handler
     max_attempts = 8
     on_dead = "pause"
+    timeout_s = 30                    # the handler's time limit (DRIP_HANDLER_TIMEOUT_S)
+    rate_limit = "80/s"               # how fast the handler may be called, shared by every worker
+    rate_key = 2                      # one budget per 2nd ':'-field of the queue name
 """
 
 from __future__ import annotations
@@ -29,9 +32,12 @@ from drip.ghl.release import GhlRelease
 from drip.handlers.forward import Forward
 from drip.handlers.imported import import_handler
 from drip.handlers.logged import log_message
+from drip.store.budgets import Budget
 
 _OPTIONS = {"queue", "handler", "forward_url", "forward_timeout_s", "max_attempts", "backoff_base_ms",
-            "backoff_max_ms", "on_dead", "release_action"}
+            "backoff_max_ms", "on_dead", "release_action", "timeout_s", "rate_limit", "rate_key"}
+#: A handler's time limit when neither its route nor DRIP_HANDLER_TIMEOUT_S says otherwise.
+DEFAULT_TIMEOUT_S = 300.0
 #: Handler names built into drip (DRIP_HANDLER or a route's `handler`), beside module:function.
 BUILT_IN = ("ghl", "log")
 ON_DEAD = ("continue", "pause")
@@ -45,6 +51,19 @@ class Route:
     backoff_base_ms: int
     backoff_max_ms: int
     on_dead: str = "continue"
+    #: The handler's time limit: at it, the attempt has failed (drip.work.timelimits).
+    timeout_s: float = DEFAULT_TIMEOUT_S
+    #: How fast the handler may be called (its downstream's budget), shared by the route's queues...
+    rate: Budget | None = None
+    #: ...or one budget per value of this (1-based) `:`-separated field of the queue name.
+    rate_key: int | None = None
+
+    def budget_name(self, queue: str) -> str:
+        """The budget a queue of this route spends: the route's, or its share by rate_key."""
+        if self.rate_key is None:
+            return f"route:{self.pattern}"
+        fields = queue.split(":")
+        return f"route:{self.pattern}:{fields[self.rate_key - 1] if len(fields) >= self.rate_key else ''}"
 
 
 def _handler(settings: Settings, handler: str | None, forward_url: str | None, timeout_s: float,
@@ -83,7 +102,22 @@ def _route(table: dict, settings: Settings, where: str) -> Route:
         float(table.get("forward_timeout_s", settings.forward_timeout_s)),
         table.get("release_action"),
     )
-    return Route(table["queue"], handler, on_dead=on_dead, **numbers)
+    timeout_s = table.get("timeout_s", settings.handler_timeout_s)
+    if not isinstance(timeout_s, int | float) or isinstance(timeout_s, bool) or timeout_s <= 0:
+        raise ConfigError(f"{where}: timeout_s must be a number of seconds above 0")
+    rate = None
+    if "rate_limit" in table:
+        try:
+            rate = Budget.parse(str(table["rate_limit"]))
+        except ValueError as exc:
+            raise ConfigError(f"{where}: rate_limit: {exc}") from None
+    rate_key = table.get("rate_key")
+    if rate_key is not None and (not isinstance(rate_key, int) or isinstance(rate_key, bool) or rate_key < 1
+                                 or rate is None):
+        raise ConfigError(f"{where}: rate_key must be a field number >= 1 (of the queue name split at ':'), "
+                          "beside a rate_limit")
+    return Route(table["queue"], handler, on_dead=on_dead, timeout_s=float(timeout_s), rate=rate,
+                 rate_key=rate_key, **numbers)
 
 
 class Router:
@@ -97,7 +131,8 @@ class Router:
     @classmethod
     def from_settings(cls, settings: Settings) -> Router:
         default = Route("*", _handler(settings, settings.handler, settings.forward_url, settings.forward_timeout_s),
-                        settings.max_attempts, settings.backoff_base_ms, settings.backoff_max_ms)
+                        settings.max_attempts, settings.backoff_base_ms, settings.backoff_max_ms,
+                        timeout_s=settings.handler_timeout_s)
         routes = []
         if settings.routes:
             path = Path(settings.routes)

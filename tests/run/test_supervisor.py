@@ -210,7 +210,7 @@ def test_a_queue_whose_retry_falls_due_while_every_thread_runs_a_drain_is_signal
     assert lease(store, "q", "t")
     taken = take(store, "q", "t")
     due_at = store.redis_now_ms() + 300
-    assert store.leases.defer(taken, "t", due_at) == Verdict.DEFERRED
+    assert store.leases.defer(taken, "t", 300, "deferred: test") == Verdict.DEFERRED
     wakeups = store.workers.subscribe_wake()
     with running(sup):
         wait_for(lambda: sup.leading and sup._next_round > 0, 10, "leadership and a first round")

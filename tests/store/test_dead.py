@@ -33,7 +33,7 @@ def kill(store: Store, queue: str, n: int) -> list[str]:
     for i in range(n):
         assert lease(store, queue, f"t{i}")
         step = take(store, queue, f"t{i}")
-        assert store.leases.fail(step, f"t{i}", error=f"boom {i}", max_attempts=1, retry_at_ms=0)[0] == "dead"
+        assert store.leases.fail(step, f"t{i}", error=f"boom {i}", max_attempts=1, retry_delay_ms=0)[0] == "dead"
         advance(store, queue, f"t{i}", worker="w", ttl_ms=1000, ack=None, take=False)
     return ids
 

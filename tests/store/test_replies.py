@@ -63,8 +63,8 @@ def test_advance_release_and_lost_replies_decode(store):
     """The two other shapes: released with the count left, and lost for a stale token."""
     put(store, "q", 1)
     assert lease(store, "q")
-    assert store.leases.advance("q", "tok", worker="w", ttl_ms=5000, acks=[], take=0) == Released(1)
-    assert store.leases.advance("q", "stale", worker="w", ttl_ms=5000, acks=[], take=1) is LOST
+    assert store.leases.advance("q", "tok", worker="w", ttl_ms=5000, ack=None, take=0) == Released(1)
+    assert store.leases.advance("q", "stale", worker="w", ttl_ms=5000, ack=None, take=1) is LOST
 
 
 def test_enqueue_reply_is_what_its_decoder_reads(store):
@@ -81,11 +81,11 @@ def test_fail_replies_decode_to_verdicts(store):
     put(store, "q", 1)
     assert lease(store, "q", "a")
     step = take(store, "q", "a")
-    assert store.leases.fail(step, "a", error="x", max_attempts=2, retry_at_ms=0) == (Verdict.RETRY, 1)
+    assert store.leases.fail(step, "a", error="x", max_attempts=2, retry_delay_ms=0) == (Verdict.RETRY, 1)
     assert lease(store, "q", "b")
     step = take(store, "q", "b")
-    assert store.leases.fail(step, "stale", error="x", max_attempts=2, retry_at_ms=0) == (Verdict.LOST, 0)
-    assert store.leases.fail(step, "b", error="x", max_attempts=2, retry_at_ms=0) == (Verdict.DEAD, 2)
+    assert store.leases.fail(step, "stale", error="x", max_attempts=2, retry_delay_ms=0) == (Verdict.LOST, 0)
+    assert store.leases.fail(step, "b", error="x", max_attempts=2, retry_delay_ms=0) == (Verdict.DEAD, 2)
 
 
 def test_heads_reply_is_more_then_the_oldest_queues(store):
@@ -127,8 +127,9 @@ def test_acks_of_a_batch_are_counted_as_done_events(store, r):
     """advance.lua writes one done event per acked message, with the layout's event fields."""
     ids = put(store, "q", 2)
     assert lease(store, "q")
-    steps = store.leases.advance("q", "tok", worker="w", ttl_ms=5000, acks=[], take=2)
-    store.leases.advance("q", "tok", worker="w", ttl_ms=5000, acks=[ack_of(t) for t in steps], take=0)
+    steps = store.leases.advance("q", "tok", worker="w", ttl_ms=5000, ack=None, take=2)
+    store.leases.ack("q", "tok", ack_of(steps[0]), steps[1].entry_id)
+    store.leases.advance("q", "tok", worker="w", ttl_ms=5000, ack=ack_of(steps[1]), take=0)
     done = [f for _, f in r.xrange(store.keys.events(shard_of("q")))
             if f[layout.Event.kind.encode()] == layout.Kind.done.encode()]
     assert [f[layout.Event.id.encode()].decode() for f in done] == ids
@@ -138,4 +139,4 @@ def test_acks_of_a_batch_are_counted_as_done_events(store, r):
 def _advance_call(store, queue: str, token: str, *, take: int) -> tuple[list, list]:
     k, shard = store.keys, shard_of(queue)
     return ([k.state(queue), k.stream(queue), k.leases(shard), k.ready(shard), k.events(shard), k.replays(queue),
-             k.in_transit(shard)], [queue, token, store.redis_now_ms(), 5000, "w", take, k.wake_channel()])
+             k.in_transit(shard)], [queue, token, 5000, "w", take, k.wake_channel()])

@@ -123,7 +123,7 @@ def test_failures_retry_then_dead_letter(store, r, settings):
         assert lease(store, "q", f"tok{attempt}"), "a retry due now is granted again"
         step = take(store, "q", f"tok{attempt}")
         assert step.message.id == ids[0]
-        verdicts.append(store.leases.fail(step, f"tok{attempt}", error="boom", max_attempts=3, retry_at_ms=0,
+        verdicts.append(store.leases.fail(step, f"tok{attempt}", error="boom", max_attempts=3, retry_delay_ms=0,
                                    started_ms=1, finished_ms=2))
     assert verdicts == [("retry", 1), ("retry", 2), ("dead", 3)]
     keys = Keys(settings.prefix)
@@ -156,8 +156,8 @@ def test_leader_election_is_exclusive(store):
     assert b.check()
 
 
-def batch(store: Store, queue: str, token: str, n: int, acks: list[Ack] = ()) -> list[Taken] | Released:
-    return store.leases.advance(queue, token, worker="test", ttl_ms=5000, acks=list(acks), take=n)
+def batch(store: Store, queue: str, token: str, n: int, ack: Ack | None = None) -> list[Taken] | Released:
+    return store.leases.advance(queue, token, worker="test", ttl_ms=5000, ack=ack, take=n)
 
 
 def reclaim_now(store: Store, r, queue: str) -> None:
@@ -166,41 +166,48 @@ def reclaim_now(store: Store, r, queue: str) -> None:
     assert store.leases.reclaim_expired() == [queue]
 
 
-def test_a_batch_is_taken_in_order_and_acked_in_one_call(store, r):
-    """Up to n messages from the head; the head's attempt counted; one call acks them all and takes the next."""
+def test_a_batch_is_taken_in_one_call_and_each_message_acked_as_it_is_handled(store, r):
+    """Up to n messages from the head; each ack makes the next the head; the last rides with the next take."""
     ids = put(store, "q", 5)
     assert lease(store, "q")
     first = batch(store, "q", "tok", 3)
     assert [t.message.id for t in first] == ids[:3] and [t.message.attempt for t in first] == [1, 1, 1]
-    rest = batch(store, "q", "tok", 3, [ack_of(t) for t in first])
+    for handled, nxt in zip(first, first[1:]):
+        store.leases.ack("q", "tok", ack_of(handled), nxt.entry_id)
+    rest = batch(store, "q", "tok", 3, ack_of(first[-1]))
     assert [t.message.id for t in rest] == ids[3:]
     assert r.xlen(store.keys.stream("q")) == 2
-    assert batch(store, "q", "tok", 3, [ack_of(t) for t in rest]) == Released(0)
+    store.leases.ack("q", "tok", ack_of(rest[0]), rest[1].entry_id)
+    assert batch(store, "q", "tok", 3, ack_of(rest[1])) == Released(0)
     events = r.xrange(store.keys.events(shard_of("q")))
     assert [e[b"id"].decode() for _, e in events if e[b"k"] == b"done"] == ids
     assert not r.exists(store.keys.state("q")), "an idle queue keeps no state"
 
 
-def test_after_a_holder_dies_with_a_batch_its_messages_go_out_one_at_a_time(store, r):
-    """A dead holder's batch is handed out singly, each message counted as the head, then batches resume."""
+def test_after_a_holder_dies_mid_batch_the_message_in_hand_is_the_head_and_its_attempt_counts(store, r):
+    """The holder acked its first message and died in the second: the next holder starts at the second,
+    attempt 2, and the rest of the old batch comes in one batch again, attempt 1."""
     ids = put(store, "q", 6)
     assert lease(store, "q", "dies")
-    assert len(batch(store, "q", "dies", 3)) == 3  # the holder dies with three messages in hand
+    first = batch(store, "q", "dies", 3)
+    store.leases.ack("q", "dies", ack_of(first[0]), first[1].entry_id)  # the second is in hand when it dies
     reclaim_now(store, r, "q")
     assert lease(store, "q", "next")
-    (one,) = batch(store, "q", "next", 4)
-    assert (one.message.id, one.message.attempt) == (ids[0], 2), "the head was handed out before"
-    (two,) = batch(store, "q", "next", 4, [ack_of(one)])
-    assert (two.message.id, two.message.attempt) == (ids[1], 1)
-    # It dies again, on the second message: the first batch's last two are still in care.
-    reclaim_now(store, r, "q")
-    assert lease(store, "q", "third")
-    (again,) = batch(store, "q", "third", 4)
-    assert (again.message.id, again.message.attempt) == (ids[1], 2)
-    (last,) = batch(store, "q", "third", 4, [ack_of(again)])
-    assert (last.message.id, last.message.attempt) == (ids[2], 1)
-    rest = batch(store, "q", "third", 4, [ack_of(last)])
-    assert [t.message.id for t in rest] == ids[3:], "care spent: a full batch again"
+    rest = batch(store, "q", "next", 4)
+    assert [(t.message.id, t.message.attempt) for t in rest] == [(ids[1], 2), (ids[2], 1), (ids[3], 1), (ids[4], 1)]
+
+
+def test_an_ack_sent_again_after_a_broken_connection_applies_once(store, r):
+    """ack.lua is idempotent: the runner sends unread acks again after an outage, and a repeat changes nothing."""
+    ids = put(store, "q", 3)
+    assert lease(store, "q")
+    first = batch(store, "q", "tok", 3)
+    for _ in range(2):
+        store.leases.ack("q", "tok", ack_of(first[0]), first[1].entry_id)
+    rest = batch(store, "q", "tok", 3, ack_of(first[1]))
+    assert [t.message.id for t in rest] == ids[2:]
+    events = r.xrange(store.keys.events(shard_of("q")))
+    assert [e[b"id"].decode() for _, e in events if e[b"k"] == b"done"] == ids[:2]
 
 
 def test_claim_next_leases_the_queue_longest_in_line_and_only_once_its_place_has_come(store, r):
@@ -210,7 +217,7 @@ def test_claim_next_leases_the_queue_longest_in_line_and_only_once_its_place_has
     put(store, "later")
     assert lease(store, "later", "t")
     (taken,) = batch(store, "later", "t", 1)
-    assert store.leases.defer(taken, "t", store.redis_now_ms() + 60_000) == Verdict.DEFERRED  # back in line, its place a minute away
+    assert store.leases.defer(taken, "t", 60_000, "deferred: test") == Verdict.DEFERRED  # its place a minute away
     claim = store.leases.claim_next(5000)
     assert claim.queue == "first" and r.hget(store.keys.state("first"), "tok") == claim.token.encode()
     assert claim.more, "second waited beside it"

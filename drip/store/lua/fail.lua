@@ -4,20 +4,21 @@
 -- (or pauses, when its route says on_dead = "pause").
 --
 -- KEYS: state, stream, replays, leases, ready, events, dead, dead_index, paused
--- ARGV: queue, token, now_ms, entry_id, id, error, max_attempts, started_ms, finished_ms,
+-- ARGV: queue, token, entry_id, id, error, max_attempts, started_ms, finished_ms,
 --       not_run ("1": this hand-out did not run the handler, it only found the count spent),
---       on_dead ("continue" | "pause"), retry_at_ms, wake_channel
+--       on_dead ("continue" | "pause"), retry_delay_ms, wake_channel, why (shown while it waits)
 -- Returns: {REPLY.lost} | {REPLY.retry, attempts} | {REPLY.dead, attempts}
 -- Layout (fields, events, wake codes): drip/core/layout.py.
 --
 -- Invariants: fenced by the lease token like every change to a queue; a retry
 -- keeps the message at the head (the queue waits, other queues go on) without
--- holding a slot through the backoff: the queue is back in line with score
--- retry_at, which the supervisor does not grant before; a dead letter keeps the
--- message whole (payload, times, attempts, last error) and is indexed by id.
-local queue, token, now, entry_id, id, err = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
-local max_attempts, started, finished = tonumber(ARGV[7]), ARGV[8], ARGV[9]
-local not_run, on_dead, retry_at, channel = ARGV[10], ARGV[11], ARGV[12], ARGV[13]
+-- holding a slot through the backoff: the queue is back in line with its place
+-- at the retry's time on Redis's clock, which no grant comes before; a dead letter
+-- keeps the message whole (payload, times, attempts, last error) and is indexed by id.
+local queue, token, entry_id, id, err = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local max_attempts, started, finished = tonumber(ARGV[6]), ARGV[7], ARGV[8]
+local not_run, on_dead, retry_delay, channel, why = ARGV[9], ARGV[10], tonumber(ARGV[11]), ARGV[12], ARGV[13]
+local now = now_ms()
 local state, stream, replays, leases, ready, events, dead, dead_index, paused =
   KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9]
 
@@ -31,7 +32,7 @@ if not_run == "1" then
 end
 
 local function release(score)
-  redis.call("HDEL", state, STATE.token, STATE.expires, STATE.holder, STATE.taken)
+  redis.call("HDEL", state, STATE.token, STATE.expires, STATE.holder)
   redis.call("ZREM", leases, queue)
   if score then
     redis.call("ZADD", ready, score, queue)
@@ -53,7 +54,8 @@ end
 
 if attempts < max_attempts then
   event(KIND.failed)
-  release(retry_at)
+  redis.call("HSET", state, STATE.waiting, why)
+  release(now + retry_delay)
   return {REPLY.retry, attempts}
 end
 
@@ -70,13 +72,6 @@ local dead_id = redis.call("XADD", dead, "*", DEAD.id, id, DEAD.queue, queue, DE
   DEAD.enqueued, enqueued, DEAD.run_at, run_at, DEAD.attempts, attempts, DEAD.error, err, DEAD.failed_at, now)
 redis.call("HSET", dead_index, id, dead_id)
 redis.call("HDEL", state, STATE.head, STATE.attempt)
--- One of a dead holder's batch settled.
-local recovering = tonumber(redis.call("HGET", state, STATE.recovering) or "0")
-if recovering > 1 then
-  redis.call("HSET", state, STATE.recovering, recovering - 1)
-elseif recovering == 1 then
-  redis.call("HDEL", state, STATE.recovering)
-end
 event(KIND.dead)
 if on_dead == "pause" then
   redis.call("HSET", state, STATE.paused, "1")

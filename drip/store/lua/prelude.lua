@@ -37,3 +37,22 @@ local function index_due(delayed, due, queue)
     redis.call("ZREM", due, queue)
   end
 end
+
+-- Take the acked head out of its queue: the replay list's first entry ("f:<id>"), or the
+-- stream's oldest. Entries leave a stream only from its head, so trimming below the one
+-- after it removes exactly it, far cheaper than XDEL.
+local function remove_acked(stream, replays, entry)
+  if string.sub(entry, 1, 2) == "f:" then
+    redis.call("LPOP", replays)
+    return
+  end
+  local dash = string.find(entry, "-", 1, true)
+  redis.call("XTRIM", stream, "MINID",
+    string.sub(entry, 1, dash) .. string.format("%.0f", tonumber(string.sub(entry, dash + 1)) + 1))
+end
+
+-- The history event of a handled message.
+local function done_event(events, id, queue, attempt, started, finished)
+  redis.call("XADD", events, "*", EVENT.kind, KIND.done, EVENT.id, id, EVENT.queue, queue, EVENT.attempts, attempt,
+    EVENT.started, started, EVENT.finished, finished)
+end

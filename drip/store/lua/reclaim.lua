@@ -2,30 +2,25 @@
 -- their queues back in line.
 --
 -- KEYS: ready, leases, in_transit, then state_i, stream_i, replays_i for each queue
--- ARGV: now_ms, wake_channel, then queue_i for each queue
+-- ARGV: wake_channel, then queue_i for each queue
 -- Returns: the queues reclaimed (a lease renewed since it was read is kept).
 -- Layout: drip/core/layout.py.
 --
--- Invariant: a queue with messages is never left without lease and out of
--- line; the head's attempt count is kept, so the next holder counts on; the
--- batch the dead holder had in hand is put in recovery (see advance.lua), so its
--- messages are handed out one at a time and each one's deaths are counted.
-local now, channel = tonumber(ARGV[1]), ARGV[2]
+-- Invariant: a queue with messages is never left without lease and out of line;
+-- the head's attempt count is kept, so the next holder counts on (the head is the
+-- message the dead holder had in hand); expiry is judged on Redis's clock.
+local channel = ARGV[1]
 local ready, leases, in_transit = KEYS[1], KEYS[2], KEYS[3]
+local now = now_ms()
 local reclaimed = {}
-for i = 3, #ARGV do
+for i = 2, #ARGV do
   local queue = ARGV[i]
-  local state, stream, replays = KEYS[3 * i - 5], KEYS[3 * i - 4], KEYS[3 * i - 3]
+  local state, stream, replays = KEYS[3 * i - 2], KEYS[3 * i - 1], KEYS[3 * i]
   local expiry = redis.call("ZSCORE", leases, queue)
   if expiry and tonumber(expiry) <= now then
     redis.call("ZREM", leases, queue)
     redis.call("SREM", in_transit, queue)
-    if redis.call("HEXISTS", state, STATE.head) == 1 then
-      local recovering = tonumber(redis.call("HGET", state, STATE.recovering) or "0")
-      redis.call("HSET", state, STATE.recovering,
-        math.max(recovering, tonumber(redis.call("HGET", state, STATE.taken) or "1")))
-    end
-    redis.call("HDEL", state, STATE.token, STATE.expires, STATE.holder, STATE.taken)
+    redis.call("HDEL", state, STATE.token, STATE.expires, STATE.holder)
     if redis.call("XLEN", stream) + redis.call("LLEN", replays) > 0
         and redis.call("HGET", state, STATE.paused) ~= "1" then
       redis.call("ZADD", ready, "NX", now, queue)

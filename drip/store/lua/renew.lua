@@ -1,13 +1,15 @@
 -- renew: extend a lease, only for its holder.
 --
 -- KEYS: state, leases
--- ARGV: queue, token, now_ms, ttl_ms
+-- ARGV: queue, token, ttl_ms
 -- Returns: 1 if renewed, 0 if the lease is no longer this token's.
 -- Layout: drip/core/layout.py.
 --
 -- Invariant: a stalled holder cannot revive a lease that expired and was
--- granted to someone else (the token check is atomic with the extension).
-local queue, token, now, ttl = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
+-- granted to someone else (the token check is atomic with the extension); expiry is
+-- on Redis's clock, whatever the holder's own clock says.
+local queue, token, ttl = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local now = now_ms()
 if redis.call("HGET", KEYS[1], STATE.token) ~= token then
   return 0
 end

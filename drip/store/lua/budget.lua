@@ -1,6 +1,7 @@
--- ghl_rate: a location's GoHighLevel request budget, shared by every worker and
--- every workflow of the location: at most `limit` requests in any `window_ms`
--- (GHL: 100 per 10 s; the window carries a safety margin) and `daily_limit` a day.
+-- budget: a downstream's request budget, shared by every worker process and host: at most
+-- `limit` requests in any `window_ms` and, when `daily_limit` is above 0, that many a day.
+-- A route's rate_limit is one (its queues share it, or per rate_key); GoHighLevel's
+-- per-location budget (100 per 10 s, 200,000 a day, with a safety margin) is another.
 --
 -- KEYS: log (sorted set of request times), meta (hash of the BUDGET fields)
 -- ARGV: op ("take" | "settle" | "observe"), limit, window_ms, daily_limit,
@@ -13,7 +14,7 @@
 -- than `limit` requests; a request is logged when it is allowed and moved to when
 -- its answer came ("settle"), so however long it travelled it counts for a whole
 -- window after GHL saw it; what GHL reports only ever tightens the log (requests
--- made by others count as if made here); a 429's Retry-After blocks the location.
+-- made by others count as if made here); a 429's Retry-After blocks the budget.
 local log, meta = KEYS[1], KEYS[2]
 local op, limit, window, daily_limit = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 local now = now_ms()
@@ -35,7 +36,7 @@ if op == "take" then
   local blocked = tonumber(redis.call("HGET", meta, BUDGET.blocked) or "0")
   if blocked > now then
     wait = blocked - now
-  elseif count < limit and tonumber(redis.call("HGET", meta, BUDGET.day_count)) < daily_limit then
+  elseif count < limit and (daily_limit == 0 or tonumber(redis.call("HGET", meta, BUDGET.day_count)) < daily_limit) then
     entry = note()
     redis.call("HINCRBY", meta, BUDGET.day_count, 1)
   elseif count >= limit then
