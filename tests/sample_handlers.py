@@ -41,11 +41,12 @@ def record(message) -> None:
     payload = message.payload
     if isinstance(payload, dict):
         if payload.get("sleep"):
-            time.sleep(payload["sleep"])
+            # A timed Event wait, not time.sleep, which fails under libfaketime (tests/chaos/test_clocks.py).
+            threading.Event().wait(payload["sleep"])
         if payload.get("wait_for"):
             deadline = time.monotonic() + 60
             while not _client().exists(payload["wait_for"]) and time.monotonic() < deadline:
-                time.sleep(0.01)
+                threading.Event().wait(0.01)
         if payload.get("kill_self"):
             os.kill(os.getpid(), signal.SIGKILL)
         if payload.get("fail") or (payload.get("fail_until") and not _client().exists(payload["fail_until"])):

@@ -46,14 +46,21 @@ def cmd_status(args: argparse.Namespace) -> int:
         print("no queue has messages")
         return 0
     width = max(len("QUEUE"), *(len(r["queue"]) for r in rows))
-    print(f"{'QUEUE':<{width}}  {'READY':>7}  {'IN-FLIGHT':>9}  {'SCHEDULED':>9}  {'NEXT RUN_AT':<24}  LEASE HOLDER")
+    holders = {r["queue"]: _holder(r) for r in rows}
+    hw = max(len("LEASE HOLDER"), *(len(h) for h in holders.values()))
+    print(f"{'QUEUE':<{width}}  {'READY':>7}  {'IN-FLIGHT':>9}  {'SCHEDULED':>9}  {'NEXT RUN_AT':<24}  "
+          f"{'LEASE HOLDER':<{hw}}  WAITS FOR")
     for r in rows:
-        holder = r["lease_holder"] or ("(granted)" if r["lease_expires_in_ms"] is not None else "-")
-        if r["paused"]:
-            holder = f"PAUSED {holder if holder != '-' else ''}".strip()
         next_run = iso(r["next_run_at_ms"]) if r["next_run_at_ms"] is not None else "-"
-        print(f"{r['queue']:<{width}}  {r['ready']:>7}  {r['in_flight']:>9}  {r['scheduled']:>9}  {next_run:<24}  {holder}")
+        waits = f"{r['waits_for']} (for {-r['waiting_since_ms'] / 1000:.1f} s)" if r["waits_for"] else "-"
+        print(f"{r['queue']:<{width}}  {r['ready']:>7}  {r['in_flight']:>9}  {r['scheduled']:>9}  {next_run:<24}  "
+              f"{holders[r['queue']]:<{hw}}  {waits}")
     return 0
+
+
+def _holder(row: dict) -> str:
+    holder = row["lease_holder"] or ("(granted)" if row["lease_expires_in_ms"] is not None else "-")
+    return f"PAUSED {holder if holder != '-' else ''}".strip() if row["paused"] else holder
 
 
 def cmd_pause(args: argparse.Namespace) -> int:

@@ -18,7 +18,13 @@ from starlette.routing import Route
 from drip import __version__
 from drip.core import logs
 from drip.core import settings as settings_module
-from drip.core.errors import Conflict, InvalidInput, NotFound, TooManyRequests, Unauthorized
+from drip.core.errors import (
+    Conflict,
+    InvalidInput,
+    NotFound,
+    TooManyRequests,
+    Unauthorized,
+)
 from drip.core.settings import Settings
 from drip.intake import openapi
 from drip.intake.endpoints import Intake

@@ -81,8 +81,9 @@ def _recycle(ctx: DrainContext, worker: dramatiq.Worker) -> None:
     for consumer in worker.consumers.values():
         consumer.stop()
     deadline = time.monotonic() + ctx.settings.shutdown_grace_s
+    pause = threading.Event()  # a timed Event wait: time.sleep fails under libfaketime (the clock-skew tests)
     while time.monotonic() < deadline and (worker.work_queue.qsize() or len(ctx.renewer.held()) > ctx.limits.stuck()):
-        time.sleep(0.05)
+        pause.wait(0.05)
     ctx.renewer.stop()
     log.info("worker_recycled", worker=ctx.worker)
     sys.stdout.flush()

@@ -66,6 +66,9 @@ class TimeLimits:
             self._cond.notify()
         try:
             handler(message)
+        except HandlerTimedOut:
+            if not entry.stuck:
+                raise
         finally:
             with self._cond:
                 self._running.pop(entry.thread_id, None)

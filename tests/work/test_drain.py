@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 
 from drip.core.keys import shard_of
 from drip.core.messages import Inbound, Message, new_id
@@ -300,3 +301,75 @@ def test_a_standing_drain_takes_a_queue_that_gets_in_line_later_without_a_grant(
         thread.join(10)
     assert not thread.is_alive()
     assert store.workers.survey(1).busy == 0
+
+
+def test_each_message_is_acked_before_the_next_handler_starts(store, settings, r):
+    """Strict acks: when a handler starts, the messages before it have left the stream, and it is the head."""
+    ids = put(store, "q", [b"%d" % i for i in range(4)])
+    seen = []
+
+    def look(message: Message) -> None:
+        seen.append((r.xlen(store.keys.stream("q")), r.hget(store.keys.state("q"), "head") is not None))
+
+    assert lease(store, "q", "tok")
+    drain(context(settings, store, look, drain_batch=16), "q", "tok")
+    assert seen == [(4, True), (3, True), (2, True), (1, True)]
+    done = [e[b"id"].decode() for _, e in r.xrange(store.keys.events(shard_of("q"))) if e[b"k"] == b"done"]
+    assert done == ids
+
+
+def test_a_handler_raising_rate_limited_waits_without_an_attempt_and_says_why(store, settings, r):
+    """drip.RateLimited defers the queue like Defer; the queue's state says it waits for a rate limit."""
+    import drip
+
+    put(store, "q", [b'"x"'])
+    seen = []
+
+    def limited_once(message: Message) -> None:
+        seen.append(message.attempt)
+        if len(seen) == 1:
+            raise drip.RateLimited(60, "the API answered 429")
+
+    assert lease(store, "q", "tok")
+    drain(context(settings, store, limited_once), "q", "tok")
+    assert seen == [1]
+    assert r.hget(store.keys.state("q"), "why") == b"rate limited: the API answered 429"
+    assert r.zscore(store.keys.ready(shard_of("q")), "q") > store.redis_now_ms() + 50_000
+
+
+def test_a_route_rate_limit_defers_the_queue_once_its_budget_is_spent(store, settings, r):
+    """With a budget of 2 a minute, two messages run and the third waits in line, no attempt spent."""
+    from drip.store.budgets import Budget
+
+    ids = put(store, "q", [b"1", b"2", b"3"])
+    calls = Calls()
+    ctx = context(settings, store, calls)
+    ctx.router = Router([], replace(ctx.router.default, rate=Budget(2, 60_000)))
+    assert lease(store, "q", "tok")
+    drain(ctx, "q", "tok")
+    assert calls.seen == [(ids[0], 1), (ids[1], 1)]
+    assert r.hget(store.keys.state("q"), "why") == b"rate limit: *"
+    assert r.hget(store.keys.state("q"), "att") is None, "the third message's attempt was given back"
+
+
+def test_a_handler_past_its_time_limit_has_failed_that_attempt(store, settings, r):
+    """A handler still running Python code at its limit is interrupted: retried, then dead, 'timed out'."""
+    ids = put(store, "q", [b'"spin"', b'"next"'])
+    seen = []
+
+    def spin_on_first(message: Message) -> None:
+        seen.append(message.id)
+        while message.id == ids[0]:
+            pass
+
+    ctx = context(settings, store, spin_on_first, max_attempts=2)
+    ctx.router = Router([], replace(ctx.router.default, timeout_s=0.2))
+    watcher_stop = threading.Event()
+    ctx.limits.watch(watcher_stop)
+    try:
+        drain_until_idle(ctx, store, "q")
+    finally:
+        watcher_stop.set()
+    assert seen == [ids[0], ids[0], ids[1]]
+    (_, dead), = r.xrange(store.keys.dead(shard_of("q")))
+    assert dead[b"id"].decode() == ids[0] and dead[b"x"] == b"timed out after 0.2 s" and dead[b"a"] == b"2"

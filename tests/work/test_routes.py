@@ -61,3 +61,32 @@ def test_missing_routes_file_is_a_config_error(tmp_path):
     """DRIP_ROUTES pointing nowhere is a ConfigError naming the path."""
     with pytest.raises(ConfigError, match="cannot read"):
         Router.from_settings(config.load(routes=str(tmp_path / "nope.toml")))
+
+
+def test_time_limits_and_rate_limits_come_from_the_route_or_the_settings(tmp_path):
+    """timeout_s, rate_limit and rate_key are read per route; without them DRIP_HANDLER_TIMEOUT_S applies."""
+    from drip.store.budgets import Budget
+
+    r = router(tmp_path, """
+[[route]]
+queue = "wa:*"
+timeout_s = 2
+rate_limit = "80/s"
+rate_key = 2
+""", handler_timeout_s=40)
+    wa, other = r.route("wa:123:456"), r.route("x")
+    assert (wa.timeout_s, wa.rate, wa.rate_key) == (2.0, Budget(80, 1000), 2)
+    assert wa.budget_name("wa:123:456") == "route:wa:*:123" != wa.budget_name("wa:124:456")
+    assert (other.timeout_s, other.rate) == (40.0, None)
+
+
+@pytest.mark.parametrize(("options", "message"), [
+    ('timeout_s = 0', "timeout_s"),
+    ('rate_limit = "fast"', "rate_limit"),
+    ('rate_limit = "10/s"\nrate_key = 0', "rate_key"),
+    ('rate_key = 2', "rate_key"),
+])
+def test_bad_time_or_rate_options_name_the_option(tmp_path, options, message):
+    """A route option drip cannot use stops the worker with a ConfigError naming it."""
+    with pytest.raises(ConfigError, match=message):
+        router(tmp_path, f'[[route]]\nqueue = "q*"\n{options}\n')
