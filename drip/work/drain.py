@@ -152,7 +152,7 @@ def drain(ctx: DrainContext, queue: str, token: str) -> None:
     except Exception:
         log.exception("drain_crashed", queue=queue)
     finally:
-        ctx.renewer.drop(queue)
+        ctx.renewer.drop(queue, token)
 
 
 def handle(ctx: DrainContext, route: Route, holding: _Holding, taken: Taken) -> Outcome:

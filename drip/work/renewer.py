@@ -32,7 +32,9 @@ class Renewer:
         self.ttl_ms = ttl_ms
         self.member = member
         self.clock = clock
-        self._held: dict[str, tuple[str, threading.Event]] = {}
+        # Keyed by (queue, token): a stale grant of a queue this process holds (a broker's redelivery
+        # after another process died) must not replace, nor drop, the live holder's lease.
+        self._held: dict[tuple[str, str], threading.Event] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -41,12 +43,12 @@ class Renewer:
         """Start renewing a lease; the returned event is set if the lease is lost."""
         lost = threading.Event()
         with self._lock:
-            self._held[queue] = (token, lost)
+            self._held[(queue, token)] = lost
         return lost
 
-    def drop(self, queue: str) -> None:
+    def drop(self, queue: str, token: str) -> None:
         with self._lock:
-            self._held.pop(queue, None)
+            self._held.pop((queue, token), None)
 
     def start(self) -> None:
         self.beat()
@@ -66,7 +68,7 @@ class Renewer:
     def held(self) -> set[str]:
         """The queues this process's drains hold now."""
         with self._lock:
-            return set(self._held)
+            return {queue for queue, _token in self._held}
 
     def beat(self) -> None:
         """One round: heartbeat, re-read Redis's clock, then renew every held lease in a single round trip."""
@@ -77,8 +79,8 @@ class Renewer:
             held = list(self._held.items())
         if not held:
             return
-        renewed = self.store.leases.renew([(queue, token) for queue, (token, _) in held], self.ttl_ms)
-        for (queue, (_token, lost)), ok in zip(held, renewed, strict=True):
+        renewed = self.store.leases.renew([lease for lease, _ in held], self.ttl_ms)
+        for ((queue, _token), lost), ok in zip(held, renewed, strict=True):
             if not ok:
                 log.warning("lease_lost", queue=queue, reason="renewal refused")
                 lost.set()

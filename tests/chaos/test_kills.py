@@ -73,7 +73,7 @@ def order_report(log: list[dict], posted: dict[str, list[str]]) -> tuple[int, in
 KILL_EVERY = 2_500
 
 
-@pytest.mark.parametrize(("processes", "threads"), [(4, 1), (2, 4)])
+@pytest.mark.parametrize(("processes", "threads"), [(4, 1), (3, 3)])
 def test_20000_messages_while_a_worker_process_is_sigkilled_every_2500_handled(cluster, r, settings, processes,
                                                                                threads):
     """With the default settings every message is handled, each queue's handler starts never go back
