@@ -26,6 +26,9 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="DRIP_", env_ignore_empty=True, frozen=True)
 
     redis_url: str = DEFAULT_REDIS_URL
+    # Durability across a failover: writes wait for this many replicas (WAIT) before they count.
+    redis_min_replicas: int = Field(default=0, ge=0)
+    redis_replica_timeout_ms: int = Field(default=1000, ge=1)
     broker_url: str | None = None
     database_url: str = DEFAULT_DATABASE_URL
     prefix: str = "drip"
@@ -119,8 +122,14 @@ class Settings(BaseSettings):
 
     @property
     def broker(self) -> str:
-        """dramatiq's broker URL: DRIP_BROKER_URL, else the data Redis."""
-        return self.broker_url or self.redis_url
+        """dramatiq's broker URL: DRIP_BROKER_URL, else the data Redis (which a cluster cannot be:
+        dramatiq's Redis broker runs scripts across slots)."""
+        if self.broker_url:
+            return self.broker_url
+        if self.redis_url.split("://", 1)[0].endswith("+cluster"):
+            raise ConfigError("DRIP_REDIS_URL names a Redis Cluster, on which dramatiq's broker cannot run: set "
+                              "DRIP_BROKER_URL to amqp://... (RabbitMQ) or redis://... (a standalone Redis)")
+        return self.redis_url
 
 
 def load(**overrides: object) -> Settings:

@@ -3,6 +3,7 @@ message, check health. Async, and nothing else: this is the whole of the webhook
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 
 import redis
@@ -11,40 +12,52 @@ import redis.asyncio
 from drip.core.keys import Keys
 from drip.core.messages import Inbound
 from drip.core.settings import Settings
+from drip.store.async_scripts import AsyncScripts
 from drip.store.connection import async_redis_client
 from drip.store.queues import (
     Cancel,
     Stored,
-    beyond_horizon,
     cancel_call,
     cancelled,
-    enqueue_call,
+    enqueue_calls,
     find_calls,
     found,
     stored,
 )
-from drip.store.scripts import AsyncScripts
 
 
 class IntakeStore:
-    def __init__(self, client: redis.asyncio.Redis, keys: Keys, *, dedup_ttl_ms: int, horizon_ms: int) -> None:
+    def __init__(self, client: redis.asyncio.Redis | redis.asyncio.RedisCluster, keys: Keys, *, dedup_ttl_ms: int,
+                 horizon_ms: int, min_replicas: int = 0, replica_timeout_ms: int = 1000) -> None:
         self.client = client
         self.keys = keys
         self.dedup_ttl_ms = dedup_ttl_ms
         self.horizon_ms = horizon_ms
-        self.scripts = AsyncScripts(client)
+        self.scripts = AsyncScripts(client, min_replicas=min_replicas, replica_timeout_ms=replica_timeout_ms)
+        self.cluster = self.scripts.cluster
 
     @classmethod
     def from_settings(cls, settings: Settings) -> IntakeStore:
         return cls(async_redis_client(settings.redis_url), Keys(settings.prefix),
-                   dedup_ttl_ms=settings.dedup_ttl_s * 1000, horizon_ms=settings.max_horizon * 1000)
+                   dedup_ttl_ms=settings.dedup_ttl_s * 1000, horizon_ms=settings.max_horizon * 1000,
+                   min_replicas=settings.redis_min_replicas, replica_timeout_ms=settings.redis_replica_timeout_ms)
 
     async def enqueue(self, messages: Sequence[Inbound]) -> list[Stored]:
-        key_list, args = enqueue_call(self.keys, messages, self.dedup_ttl_ms, self.horizon_ms)
+        calls = enqueue_calls(self.keys, messages, self.dedup_ttl_ms, self.horizon_ms, per_shard=self.cluster)
+        if len(calls) == 1:
+            replies = [await self._enqueue_call(calls[0])]
+        else:  # one call per shard, to their nodes at once
+            replies = await asyncio.gather(*(self._enqueue_call(call) for call in calls), return_exceptions=True)
+            for reply in replies:
+                if isinstance(reply, BaseException) and not isinstance(reply, redis.exceptions.ResponseError):
+                    raise reply
+        return stored(messages, calls, replies, self.horizon_ms)
+
+    async def _enqueue_call(self, call: tuple[list[int], list, list]) -> object:
         try:
-            return stored(messages, await self.scripts.run("enqueue", key_list, args))
-        except redis.exceptions.ResponseError as exc:
-            raise beyond_horizon(messages, exc, self.horizon_ms) from None
+            return await self.scripts.run("enqueue", call[1], call[2])
+        except redis.exceptions.ResponseError as exc:  # a refusal of this call alone (HORIZON)
+            return exc
 
     async def take_token(self, client: str, per_second: float, burst: int) -> int:
         """Take a token from `client`'s bucket: 0, or the ms until one is there."""

@@ -17,6 +17,7 @@ from drip.core import layout
 from drip.core.keys import SHARDS, Keys, shard_of
 from drip.core.layout import Reply
 from drip.core.messages import Message
+from drip.store.connection import read_with_time
 from drip.store.scripts import Scripts
 
 #: Queues in line a drain's claim tries at most, oldest first (heads.lua reads two per shard).
@@ -217,12 +218,8 @@ class Leases:
         """End every expired lease and put its queue back in line; returns the queues reclaimed. The
         soonest-expiring leases of each shard are read with Redis's clock, and reclaim.lua judges again."""
         k = self.keys
-        pipe = self.client.pipeline(transaction=False)
-        pipe.time()
-        for shard in range(SHARDS):
-            pipe.zrange(k.leases(shard), 0, _RECLAIM_CANDIDATES - 1, withscores=True)
-        (seconds, micros), *per_shard = pipe.execute()
-        now = seconds * 1000 + micros // 1000
+        now, per_shard = read_with_time(self.client, lambda pipe: [
+            pipe.zrange(k.leases(shard), 0, _RECLAIM_CANDIDATES - 1, withscores=True) for shard in range(SHARDS)])
         expired = {shard: [q.decode() for q, expiry in rows if expiry <= now]
                    for shard, rows in enumerate(per_shard)}
         expired = {shard: queues for shard, queues in expired.items() if queues}

@@ -3,7 +3,7 @@ and pausing. Methods are named after their script (`Queues.promote` runs `lua/pr
 
 Multi-step changes always go through a script, so no crash leaves a message in two
 places or in none. The webhook's async view of the same enqueue is drip.store.intake;
-both build the call with `enqueue_call`.
+both build the calls with `enqueue_calls`.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from drip.core.errors import Conflict, InvalidInput, NotFound
 from drip.core.keys import SHARDS, Keys, shard_of
 from drip.core.layout import Wake
 from drip.core.messages import Inbound
+from drip.store.connection import read_with_time
 from drip.store.scripts import Scripts
 
 
@@ -33,44 +34,54 @@ class Stored:
     duplicate: bool
 
 
-def enqueue_call(keys: Keys, messages: Sequence[Inbound], dedup_ttl_ms: int, horizon_ms: int) -> tuple[list, list]:
-    """KEYS and ARGV of enqueue.lua for one request (shared by the sync and async stores)."""
-    key_list: list = []
-    args: list = [len(messages), dedup_ttl_ms, keys.wake_channel(), horizon_ms]
-    for m in messages:
-        shard = shard_of(m.queue)
-        key_list += [
-            keys.stream(m.queue), keys.state(m.queue), keys.ready(shard), keys.events(shard),
-            keys.delayed(m.queue), keys.bodies(m.queue), keys.due(shard), keys.scheduled_ids(shard),
-            keys.sequence(shard),
-        ]
-        if m.dedup_id is not None:
-            key_list.append(keys.dedup(m.queue, m.dedup_id))
-        t = m.timing
-        spread_point = random.random() if t.kind == "spread" else 0
-        args += [m.queue, m.id, m.payload, m.meta(), "1" if m.dedup_id is not None else "0",
-                 t.kind, t.low, t.high, spread_point]
-    return key_list, args
+def enqueue_calls(keys: Keys, messages: Sequence[Inbound], dedup_ttl_ms: int, horizon_ms: int, *,
+                  per_shard: bool) -> list[tuple[list[int], list, list]]:
+    """The enqueue.lua calls that store one request: (the messages' indexes, KEYS, ARGV) each. One call
+    for the whole request (all or nothing), or, on a cluster, where a script touches one slot, one per
+    shard (all or nothing per shard). Shared by the sync and async stores."""
+    groups: dict[int, list[int]] = {}
+    for index, m in enumerate(messages):
+        groups.setdefault(shard_of(m.queue) if per_shard else 0, []).append(index)
+    calls = []
+    for indexes in groups.values():
+        key_list: list = []
+        args: list = [len(indexes), dedup_ttl_ms, keys.wake_channel(), horizon_ms]
+        for index in indexes:
+            m = messages[index]
+            shard = shard_of(m.queue)
+            key_list += [
+                keys.stream(m.queue), keys.state(m.queue), keys.ready(shard), keys.events(shard),
+                keys.delayed(m.queue), keys.bodies(m.queue), keys.due(shard), keys.scheduled_ids(shard),
+                keys.sequence(shard),
+            ]
+            if m.dedup_id is not None:
+                key_list.append(keys.dedup(m.queue, m.dedup_id))
+            t = m.timing
+            spread_point = random.random() if t.kind == "spread" else 0
+            args += [m.queue, m.id, m.payload, m.meta(), "1" if m.dedup_id is not None else "0",
+                     t.kind, t.low, t.high, spread_point]
+        calls.append((indexes, key_list, args))
+    return calls
 
 
-def stored(messages: Sequence[Inbound], reply: list) -> list[Stored]:
-    """enqueue.lua's reply (per message: layout.STORED) as the answers."""
-    return [
-        Stored(id=row[0].decode(), queue=m.queue, run_at_ms=int(row[1]), duplicate=bool(row[2]))
-        for m, row in zip(messages, reply, strict=True)
-    ]
-
-
-def beyond_horizon(messages: Sequence[Inbound], error: redis.exceptions.ResponseError, horizon_ms: int) -> InvalidInput:
-    """enqueue.lua's HORIZON error as the 400 naming the field that set that message's time."""
-    if not str(error).startswith("HORIZON "):
-        raise error
-    index = int(str(error).split()[1]) - 1
-    return InvalidInput(
-        f"this message would run more than {horizon_ms // 1000} s ahead (DRIP_MAX_HORIZON): its queue's drip "
-        "chain already reaches that far",
-        messages[index].timing_field,
-    )
+def stored(messages: Sequence[Inbound], calls: list[tuple[list[int], list, list]], replies: list,
+           horizon_ms: int) -> list[Stored]:
+    """enqueue.lua's replies (per message: layout.STORED) as the answers, in the request's order. A call
+    refused with HORIZON (nothing of it stored) is the 400 naming the field that set that message's time."""
+    answers: list = [None] * len(messages)
+    for (indexes, _keys, _args), reply in zip(calls, replies, strict=True):
+        if isinstance(reply, redis.exceptions.ResponseError):
+            if not str(reply).startswith("HORIZON "):
+                raise reply
+            raise InvalidInput(
+                f"this message would run more than {horizon_ms // 1000} s ahead (DRIP_MAX_HORIZON): its queue's "
+                "drip chain already reaches that far", messages[indexes[int(str(reply).split()[1]) - 1]].timing_field)
+        if isinstance(reply, Exception):
+            raise reply
+        for index, row in zip(indexes, reply, strict=True):
+            m = messages[index]
+            answers[index] = Stored(id=row[0].decode(), queue=m.queue, run_at_ms=int(row[1]), duplicate=bool(row[2]))
+    return answers
 
 
 class Cancel(Enum):
@@ -142,20 +153,14 @@ class Queues:
         self.horizon_ms = horizon_ms
 
     def enqueue(self, messages: Sequence[Inbound]) -> list[Stored]:
-        key_list, args = enqueue_call(self.keys, messages, self.dedup_ttl_ms, self.horizon_ms)
-        try:
-            return stored(messages, self.scripts.run("enqueue", key_list, args))
-        except redis.exceptions.ResponseError as exc:
-            raise beyond_horizon(messages, exc, self.horizon_ms) from None
+        calls = enqueue_calls(self.keys, messages, self.dedup_ttl_ms, self.horizon_ms, per_shard=self.scripts.cluster)
+        replies = self.scripts.run_many("enqueue", [(k, a) for _, k, a in calls], raise_errors=False)
+        return stored(messages, calls, replies, self.horizon_ms)
 
     def due_queues(self, limit: int) -> list[str]:
         """Queues whose earliest scheduled message is due (on Redis's clock), up to `limit` per shard."""
-        pipe = self.client.pipeline(transaction=False)
-        pipe.time()
-        for shard in range(SHARDS):
-            pipe.zrange(self.keys.due(shard), 0, limit - 1, withscores=True)
-        (seconds, micros), *per_shard = pipe.execute()
-        now = seconds * 1000 + micros // 1000
+        now, per_shard = read_with_time(self.client, lambda pipe: [
+            pipe.zrange(self.keys.due(shard), 0, limit - 1, withscores=True) for shard in range(SHARDS)])
         return [q.decode() for rows in per_shard for q, score in rows if score <= now]
 
     def promote(self, queues: Sequence[str], limit: int) -> list[int]:
@@ -176,7 +181,7 @@ class Queues:
 
     def promotion_done(self) -> None:
         """Clear the claim and wake the supervisor, which sends the next run at once if more fell due meanwhile."""
-        pipe = self.client.pipeline(transaction=True)
+        pipe = self.client.pipeline(transaction=False)
         pipe.delete(self.keys.promoting())
         pipe.publish(self.keys.wake_channel(), Wake.promotion_done)
         pipe.execute()

@@ -7,6 +7,7 @@ import redis
 
 from drip.core.keys import SHARDS, Keys
 from drip.core.layout import State
+from drip.store.connection import read_with_time
 from drip.store.workers import live_workers, slots_of
 
 _ATTEMPT, _HOLDER, _HEAD, _WAITING = (State.attempt.encode(), State.holder.encode(), State.head.encode(),
@@ -15,19 +16,20 @@ _ATTEMPT, _HOLDER, _HEAD, _WAITING = (State.attempt.encode(), State.holder.encod
 
 def overview(client: redis.Redis, keys: Keys) -> dict:
     """What `drip status` shows: every queue in line, leased or with scheduled messages; workers; backlogs."""
+    def reads(pipe: redis.client.Pipeline) -> None:
+        for shard in range(SHARDS):
+            pipe.zrange(keys.ready(shard), 0, -1, withscores=True)
+            pipe.zrange(keys.leases(shard), 0, -1, withscores=True)
+            pipe.zrange(keys.due(shard), 0, -1)
+            pipe.xlen(keys.events(shard))
+            pipe.xlen(keys.dead(shard))
+            pipe.smembers(keys.paused(shard))
+        pipe.zrange(keys.workers(), 0, -1, withscores=True)
+        pipe.get(keys.leader())
+
+    # Redis's clock, the one leases and places in line are on.
+    now, (*per_shard, members, leader) = read_with_time(client, reads)
     pipe = client.pipeline(transaction=False)
-    pipe.time()
-    for shard in range(SHARDS):
-        pipe.zrange(keys.ready(shard), 0, -1, withscores=True)
-        pipe.zrange(keys.leases(shard), 0, -1, withscores=True)
-        pipe.zrange(keys.due(shard), 0, -1)
-        pipe.xlen(keys.events(shard))
-        pipe.xlen(keys.dead(shard))
-        pipe.smembers(keys.paused(shard))
-    pipe.zrange(keys.workers(), 0, -1, withscores=True)
-    pipe.get(keys.leader())
-    (seconds, micros), *per_shard, members, leader = pipe.execute()
-    now = seconds * 1000 + micros // 1000  # Redis's clock, the one leases and places in line are on
     workers, _stopped = live_workers(members, now)
     waiting = {q.decode(): int(score) for rows in per_shard[0::6] for q, score in rows}
     leased = {q.decode(): int(score) for rows in per_shard[1::6] for q, score in rows}

@@ -32,9 +32,9 @@ class Store:
     budgets: Budgets
 
     @classmethod
-    def connect(cls, client: redis.Redis, keys: Keys, *, dedup_ttl_ms: int = 86_400_000,
-                horizon_ms: int = 30 * 86_400_000) -> Store:
-        scripts = Scripts(client)
+    def connect(cls, client: redis.Redis | redis.RedisCluster, keys: Keys, *, dedup_ttl_ms: int = 86_400_000,
+                horizon_ms: int = 30 * 86_400_000, min_replicas: int = 0, replica_timeout_ms: int = 1000) -> Store:
+        scripts = Scripts(client, min_replicas=min_replicas, replica_timeout_ms=replica_timeout_ms)
         return cls(client, keys, scripts,
                    queues=Queues(scripts, keys, dedup_ttl_ms=dedup_ttl_ms, horizon_ms=horizon_ms),
                    leases=Leases(scripts, keys), workers=Workers(scripts, keys), dead=DeadLetters(scripts, keys),
@@ -43,7 +43,9 @@ class Store:
     @classmethod
     def from_settings(cls, settings: Settings) -> Store:
         return cls.connect(redis_client(settings.redis_url), Keys(settings.prefix),
-                           dedup_ttl_ms=settings.dedup_ttl_s * 1000, horizon_ms=settings.max_horizon * 1000)
+                           dedup_ttl_ms=settings.dedup_ttl_s * 1000, horizon_ms=settings.max_horizon * 1000,
+                           min_replicas=settings.redis_min_replicas,
+                           replica_timeout_ms=settings.redis_replica_timeout_ms)
 
     def redis_now_ms(self) -> int:
         """Redis's clock."""

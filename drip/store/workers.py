@@ -14,7 +14,7 @@ import redis
 
 from drip.core.keys import SHARDS, Keys
 from drip.core.layout import Wake
-from drip.store.connection import REDIS_DOWN
+from drip.store.connection import REDIS_DOWN, read_with_time
 from drip.store.scripts import Scripts
 
 
@@ -64,7 +64,7 @@ class Workers:
     def leave(self, member: str) -> None:
         """A worker process stops: out of the registry, its threads no longer busy."""
         busy = [f for f in self.client.hkeys(self.keys.busy_threads()) if f.decode().startswith(member + "/")]
-        pipe = self.client.pipeline(transaction=True)
+        pipe = self.client.pipeline(transaction=False)  # two slots on a cluster; each removal stands alone
         pipe.zrem(self.keys.workers(), member)
         if busy:
             pipe.hdel(self.keys.busy_threads(), *busy)
@@ -93,17 +93,17 @@ class Workers:
     def survey(self, head_limit: int) -> Survey:
         """Slots, leases, up to `head_limit` queues in line per shard, and the earliest due time: one round trip."""
         k = self.keys
-        pipe = self.client.pipeline(transaction=False)
-        pipe.time()
-        pipe.zrange(k.workers(), 0, -1, withscores=True)
-        pipe.hgetall(k.busy_threads())
-        for shard in range(SHARDS):
-            pipe.zcard(k.leases(shard))
-            pipe.zrange(k.ready(shard), 0, head_limit - 1, withscores=True)
-            pipe.zrange(k.due(shard), 0, 0, withscores=True)
-            pipe.scard(k.in_transit(shard))
-        (seconds, micros), members, busy, *per_shard = pipe.execute()
-        now = seconds * 1000 + micros // 1000
+
+        def reads(pipe: redis.client.Pipeline) -> None:
+            pipe.zrange(k.workers(), 0, -1, withscores=True)
+            pipe.hgetall(k.busy_threads())
+            for shard in range(SHARDS):
+                pipe.zcard(k.leases(shard))
+                pipe.zrange(k.ready(shard), 0, head_limit - 1, withscores=True)
+                pipe.zrange(k.due(shard), 0, 0, withscores=True)
+                pipe.scard(k.in_transit(shard))
+
+        now, (members, busy, *per_shard) = read_with_time(self.client, reads)
         workers, stopped = live_workers(members, now)
         live = {w.decode() for w in workers}
         gone = [thread for thread in busy if thread.decode().rsplit("/", 1)[0] not in live]

@@ -289,3 +289,17 @@ def test_the_webhook_store_reports_a_cut_connection_and_its_next_call_reconnects
     assert failed is not None, "the call on the cut connection reported Redis down"
     assert len(stored) == 1 and not stored[0].duplicate
     assert r.xlen(Keys(settings.prefix).stream("q")) == 2, "the first and third messages, stored once each"
+
+
+def test_acks_sent_before_redis_lost_its_scripts_run_again_in_order(store, r):
+    """Acks sent without waiting that found no script (SCRIPT FLUSH, as after a restart) are loaded and
+    run again in order with the next call: every message acked once, none handed out again."""
+    ids = put(store, "q", 4)
+    assert lease(store, "q")
+    first = batch(store, "q", "tok", 4)
+    r.script_flush()
+    for handled, nxt in zip(first, first[1:]):
+        store.leases.ack("q", "tok", ack_of(handled), nxt.entry_id)
+    assert batch(store, "q", "tok", 4, ack_of(first[-1])) == Released(0)
+    events = r.xrange(store.keys.events(shard_of("q")))
+    assert [e[b"id"].decode() for _, e in events if e[b"k"] == b"done"] == ids

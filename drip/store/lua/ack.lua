@@ -5,7 +5,8 @@
 --
 -- KEYS: state, stream, replays, events
 -- ARGV: queue, token, entry_id, id, started_ms, finished_ms, next_entry_id
--- Returns: 1 if acked (or acked already: a retried call), 0 if the lease is no longer this token's.
+-- Returns: 1 if acked (or acked already: a retried call), 0 if the lease is no longer this token's,
+--   -1 if another ack must run first (this one was sent again out of order).
 -- Layout (fields, events): drip/core/layout.py.
 --
 -- Invariants: fenced by the lease token; only the head is acked, in queue order; the next
@@ -19,7 +20,13 @@ if s[1] ~= token then
   return 0
 end
 if s[2] ~= entry then
-  return 1  -- no longer the head: this ack was applied before (a call retried after an outage)
+  -- Not the head: applied before (a call sent again after an outage) if the entry has left the
+  -- queue, else sent ahead of an ack that has not run yet (-1: the runner sends both again, in order).
+  if string.sub(entry, 1, 2) == "f:" then
+    local replayed_id, first = string.sub(entry, 3), redis.call("LINDEX", replays, 0)
+    return (first and string.sub(first, 1, #replayed_id + 1) == replayed_id .. "\n") and -1 or 1
+  end
+  return #redis.call("XRANGE", stream, entry, entry) == 0 and 1 or -1
 end
 remove_acked(stream, replays, entry)
 done_event(events, id, queue, s[3], started, finished)
