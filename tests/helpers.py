@@ -115,6 +115,8 @@ def drip_env(settings: Settings, **extra: str) -> dict[str, str]:
         "DRIP_BACKOFF_BASE_MS": str(settings.backoff_base_ms),
         "DRIP_BACKOFF_MAX_MS": str(settings.backoff_max_ms),
         "DRIP_HANDLER": "tests.sample_handlers:record",
+        **({"DRIP_BROKER_URL": settings.broker_url} if settings.broker_url else {}),
+        **({"DRIP_REDIS_MIN_REPLICAS": str(settings.redis_min_replicas)} if settings.redis_min_replicas else {}),
         "DRIP_LOG_LEVEL": "warning",
         "DRIP_LOG_FORMAT": "json",
         "PYTHONPATH": str(ROOT),

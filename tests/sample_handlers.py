@@ -1,7 +1,7 @@
 """Handlers the tests run inside real worker processes.
 
 `record` writes an enter and an exit event per call to a Redis list under the
-test's prefix, so a test can check order, overlap and exactly-once from outside.
+test's prefix (on DRIP_TEST_LOG_URL if set, else drip's own Redis), so a test can check order, overlap and exactly-once from outside.
 The payload steers it: {"sleep": s} sleeps, {"wait_for": key} waits (≤ 60 s)
 until that key exists, {"fail": true} raises, {"fail_until": key} raises while
 that key is missing, {"kill_self": true} SIGKILLs its own process.
@@ -17,12 +17,15 @@ import time
 
 import redis
 
+from drip.store.connection import redis_client
+
 _local = threading.local()
 
 
 def _client() -> redis.Redis:
     if not hasattr(_local, "client"):
-        _local.client = redis.Redis.from_url(os.environ["DRIP_REDIS_URL"])
+        # DRIP_TEST_LOG_URL keeps the log off the Redis under test (a failover must not lose log lines).
+        _local.client = redis_client(os.environ.get("DRIP_TEST_LOG_URL") or os.environ["DRIP_REDIS_URL"])
     return _local.client
 
 

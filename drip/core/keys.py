@@ -140,12 +140,13 @@ class Keys:
         return f"{{{self.prefix}:budget:{name}}}:meta"
 
     def ghl_fields(self, location: str) -> str:
-        """Hash of a location's custom field key → field id, looked up once and cached."""
-        return f"{self.prefix}:ghl:fields:{location}"
+        """Hash of a location's custom field key → field id, looked up once and cached (hash-tagged with
+        its lookup marker: the cache is replaced in one transaction)."""
+        return f"{{{self.prefix}:ghl:{location}}}:fields"
 
     def ghl_fields_lookup(self, location: str) -> str:
         """Set while one worker looks up a location's field ids (the others wait for its cache)."""
-        return f"{self.prefix}:ghl:fields:{location}:lookup"
+        return f"{{{self.prefix}:ghl:{location}}}:fields:lookup"
 
     def ghl_timezone(self, location: str) -> str:
         """A location's IANA timezone as GoHighLevel reports it (cached)."""

@@ -55,7 +55,10 @@ class AsyncScripts:
                 reply = await conn.read_response()
             except redis.exceptions.ResponseError:
                 if self.wait and script.writes:
-                    await conn.read_response()  # its WAIT
+                    try:
+                        await conn.read_response()  # its WAIT (refused too, if the call was: e.g. MOVED)
+                    except redis.exceptions.ResponseError:
+                        pass
                 raise  # the replies were read whole: the connection is fine
             if self.wait and script.writes and await conn.read_response() < self.wait[0]:
                 raise NotReplicated(f"fewer than {self.wait[0]} replicas confirmed a write within {self.wait[1]} ms")

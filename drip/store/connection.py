@@ -31,7 +31,8 @@ class NotReplicated(redis.exceptions.ConnectionError):
 #: says so too while a failover is on its way (CLUSTERDOWN, TRYAGAIN, no node for a slot).
 REDIS_DOWN = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, redis.exceptions.BusyLoadingError,
               redis.exceptions.ClusterDownError, redis.exceptions.TryAgainError,
-              redis.exceptions.SlotNotCoveredError, redis.exceptions.MasterDownError)
+              redis.exceptions.SlotNotCoveredError, redis.exceptions.MasterDownError,
+              redis.exceptions.RedisClusterException)
 
 _CLUSTER_SCHEMES = {"redis+cluster": False, "rediss+cluster": True}
 
@@ -82,7 +83,7 @@ def redis_answers(url: str) -> bool:
     """Whether a Redis server answers at `url` (drip dev decides on embedded servers by it)."""
     try:
         return bool(redis_client(url, timeout_s=0.5).ping())
-    except (*REDIS_DOWN, redis.exceptions.RedisClusterException):
+    except REDIS_DOWN:
         return False
 
 

@@ -121,14 +121,21 @@ class Leases:
         Drains of every process race for the oldest queue when one gets in line; one that loses
         tries the next oldest rather than give up while queues wait (a drain that stops claiming
         sleeps until the next signal, and the line would then shrink only as fast as it signals).
-        Two round trips (heads.lua reads every shard's line at once, grant.lua leases), one more
-        per race lost."""
-        more, *heads = self.scripts.run("heads", [self.keys.ready(s) for s in range(SHARDS)], [_CLAIM_CANDIDATES])
-        for queue in heads:
-            claim = self.claim(queue.decode(), ttl_ms)
+        Two round trips (heads.lua reads every shard's line at once, one call per shard on a
+        cluster; grant.lua leases), one more per race lost."""
+        for queue in (heads := self.heads()):
+            claim = self.claim(queue, ttl_ms)
             if claim is not None:
-                return replace(claim, more=bool(more))
+                return replace(claim, more=len(heads) > 1)
         return None
+
+    def heads(self) -> list[str]:
+        """Up to _CLAIM_CANDIDATES queues whose place in line has come, oldest first (two per shard read)."""
+        shards = [[self.keys.ready(s)] for s in range(SHARDS)] if self.scripts.cluster else [
+            [self.keys.ready(s) for s in range(SHARDS)]]
+        found = sorted((float(since), queue.decode()) for reply in self.scripts.run_many("heads", [
+            (keys, []) for keys in shards]) for queue, since in zip(reply[0::2], reply[1::2], strict=True))
+        return [queue for _since, queue in found[:_CLAIM_CANDIDATES]]
 
     def advance(
         self, queue: str, token: str, *, worker: str, ttl_ms: int, ack: Ack | None, take: int

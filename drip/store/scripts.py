@@ -169,26 +169,33 @@ class Scripts:
         return broken
 
     def _exchange(self, script: Script, calls: dict[str | None, list]) -> dict[str | None, list]:
-        """Send each node its calls, then read every node's replies: one round trip, nodes in parallel."""
-        for node, node_calls in calls.items():
-            try:
+        """Send each node its calls, then read every node's replies: one round trip, nodes in parallel.
+        A node whose replies could not all be read has its connection dropped (a reply left unread would
+        be taken for the next call's), and counts as broken: what it was sent without waiting goes again."""
+        answers: dict[str | None, list] = {}
+        try:
+            for node, node_calls in calls.items():
                 self._connection(node).send_packed_command(
                     [b"".join(pack_call(script, k, a, self.wait) for k, a in node_calls)])
-            except REDIS_DOWN:
-                self._broken().add(node)
-                raise
-        answers = {}
-        for node, node_calls in calls.items():
-            try:
+            for node, node_calls in calls.items():
                 answers[node] = self._read(node, script, len(node_calls))
-            except REDIS_DOWN:
-                self._broken().add(node)
-                raise
+        except BaseException:
+            for node in calls:
+                if node not in answers:
+                    self._drop(node)
+            raise
+        for node, node_calls in calls.items():
             if any(isinstance(r, redis.exceptions.NoScriptError) for r in answers[node]):
                 # Redis lost its scripts (a restart, SCRIPT FLUSH): none of these ran. Load and send again.
                 self._load(node, script)
                 answers.update(self._exchange(script, {node: node_calls}))
         return answers
+
+    def _drop(self, node: str | None) -> None:
+        conns = getattr(self._local, "conns", {})
+        if node in conns:
+            conns[node].disconnect()
+        self._broken().add(node)
 
     def _read(self, node: str | None, script: Script, count: int) -> list:
         conn = self._connection(node)
@@ -199,10 +206,17 @@ class Scripts:
             except redis.exceptions.ResponseError as exc:  # this call's error; the next replies still follow
                 replies.append(exc)
                 if self.wait and script.writes:
-                    conn.read_response()  # its WAIT
+                    try:
+                        conn.read_response()  # its WAIT (refused too, if the call was: e.g. MOVED)
+                    except redis.exceptions.ResponseError:
+                        pass
                 continue
             if self.wait and script.writes:
-                confirmed = conn.read_response()
+                try:
+                    confirmed = conn.read_response()
+                except redis.exceptions.ResponseError as exc:  # e.g. the node turned replica meanwhile
+                    replies[-1] = NotReplicated(f"the write's WAIT was refused: {exc}")
+                    continue
                 if confirmed < self.wait[0]:
                     replies[-1] = NotReplicated(
                         f"{confirmed} of {self.wait[0]} replicas confirmed a write within {self.wait[1]} ms")
@@ -236,6 +250,9 @@ class Scripts:
                     replies.append(self._connection(node).read_response())
                 except redis.exceptions.ResponseError as exc:  # read every reply before acting on any
                     replies.append(exc)
+                except BaseException:
+                    self._drop(node)  # unread replies: the connection goes, the calls are sent again later
+                    raise
             lost = [i for i, r in enumerate(replies) if isinstance(r, redis.exceptions.NoScriptError)]
             # A call Redis had no script for did not run, and the calls after it may have found the queue
             # not as they expected: load the scripts and send them again, in order, from the first.
