@@ -1,4 +1,5 @@
-"""Real Redis servers started by tests: a Redis Cluster of masters and replicas on loopback ports.
+"""Real Redis servers started by tests: a Redis Cluster of masters and replicas on loopback ports, or one
+standalone server that keeps its data across a kill -9.
 
 Debian's redis-server and redis-cli build it (`redis-cli --cluster create ... --cluster-replicas 1`,
 ~2 s); every node's files live in a folder of the test's, and stop() kills them all.
@@ -38,15 +39,19 @@ def _free(port: int) -> bool:
 
 @dataclass
 class Node:
+    """One redis-server writing every command to its append-only file (a kill -9 loses nothing written)."""
+
     port: int
     folder: Path
     process: subprocess.Popen | None = None
+    cluster: bool = True
 
     def start(self) -> None:
         """Start (or restart, with its node file: it rejoins the cluster as it left it)."""
         self.folder.mkdir(parents=True, exist_ok=True)
         self.process = subprocess.Popen(
-            [redis_server_binary(), "--port", str(self.port), "--bind", "127.0.0.1", "--cluster-enabled", "yes",
+            [redis_server_binary(), "--port", str(self.port), "--bind", "127.0.0.1",
+             "--cluster-enabled", "yes" if self.cluster else "no",
              "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "1000", "--appendonly", "yes",
              "--appendfsync", "always", "--save", "", "--dir", str(self.folder), "--logfile", "redis.log",
              "--cluster-replica-validity-factor", "0"],

@@ -112,13 +112,14 @@ class Keys:
         return f"{self.prefix}:leader:{role}"
 
     def workers(self) -> str:
-        """Sorted set of live worker processes ("host:pid:threads"), scored by heartbeat expiry."""
-        return f"{self.prefix}:workers"
+        """Sorted set of live worker processes ("host:pid:threads"), scored by heartbeat expiry (hash-tagged
+        with the busy threads: a heartbeat that corrects its process's busy threads is one script)."""
+        return f"{{{self.prefix}:workers}}"
 
     def busy_threads(self) -> str:
         """Hash of the busy threads: worker threads running a drain ("host:pid:threads/n" -> 1), which
         includes standing by between leases to take queues in line themselves."""
-        return f"{self.prefix}:busy"
+        return f"{{{self.prefix}:workers}}:busy"
 
     def wake_channel(self) -> str:
         """Pub/sub channel of wake-ups, heard by the supervisor and the worker processes (their standby

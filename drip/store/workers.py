@@ -56,15 +56,18 @@ class Workers:
         self.client = scripts.client
         self.keys = keys
 
-    def heartbeat(self, member: str, ttl_ms: int) -> bool:
+    def heartbeat(self, member: str, ttl_ms: int, busy: list[str] | None = None) -> bool:
         """Announce a live worker process, alive for `ttl_ms` on Redis's clock; True when it just joined
-        (the supervisor is then woken)."""
-        return self.scripts.run("heartbeat", [self.keys.workers()], [member, ttl_ms, self.keys.wake_channel()]) == 1
+        (the supervisor is then woken). With `busy`, the process's busy threads become exactly those:
+        how a process corrects marks that a failed write left wrong."""
+        correct = [] if busy is None else busy
+        return self.scripts.run("heartbeat", [self.keys.workers(), self.keys.busy_threads()], [
+            member, ttl_ms, self.keys.wake_channel(), "0" if busy is None else "1", *correct]) == 1
 
     def leave(self, member: str) -> None:
         """A worker process stops: out of the registry, its threads no longer busy."""
         busy = [f for f in self.client.hkeys(self.keys.busy_threads()) if f.decode().startswith(member + "/")]
-        pipe = self.client.pipeline(transaction=False)  # two slots on a cluster; each removal stands alone
+        pipe = self.client.pipeline(transaction=False)  # each removal stands alone
         pipe.zrem(self.keys.workers(), member)
         if busy:
             pipe.hdel(self.keys.busy_threads(), *busy)

@@ -1,10 +1,15 @@
 """The renewer keeps a worker process's leases alive: one thread renews every lease its
-drains hold, every third of the TTL, together with the process's heartbeat.
+drains hold, every third of the TTL, together with the process's heartbeat. It also keeps
+the process's busy threads as the supervisor counts them.
 
 Renewal lives here rather than in each drain so a handler that runs longer than
 the TTL keeps its lease without the drain doing anything; a lease that turns out
 lost is flagged, and its drain stops at its next step (its acks would be refused
 anyway: every script checks the token).
+
+A thread's busy and idle marks are single writes; when one fails (Redis away, a failover),
+the mark in Redis is wrong until corrected, and a pool whose threads all count busy is
+granted nothing. The renewer knows which threads are busy, so its next beat corrects them.
 """
 
 from __future__ import annotations
@@ -35,6 +40,9 @@ class Renewer:
         # Keyed by (queue, token): a stale grant of a queue this process holds (a broker's redelivery
         # after another process died) must not replace, nor drop, the live holder's lease.
         self._held: dict[tuple[str, str], threading.Event] = {}
+        self._busy: set[str] = set()  # this process's threads running a drain ("member/n")
+        self._correct_busy = False  # a busy or idle mark failed: the next beat states them all
+        self._busy_lock = threading.Lock()
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -49,6 +57,25 @@ class Renewer:
     def drop(self, queue: str, token: str) -> None:
         with self._lock:
             self._held.pop((queue, token), None)
+
+    def busy(self, thread: str) -> None:
+        """The thread runs a drain now (raises when Redis is away: the drain cannot run either)."""
+        with self._busy_lock:  # held across the write: a correcting beat never sees it half done
+            self._busy.add(thread)
+            try:
+                self.store.workers.busy(thread)
+            except REDIS_DOWN:
+                self._correct_busy = True
+                raise
+
+    def idle(self, thread: str) -> None:
+        """The thread goes back to the broker; when Redis cannot be told now, the next beat tells it."""
+        with self._busy_lock:
+            self._busy.discard(thread)
+            try:
+                self.store.workers.idle(thread)
+            except REDIS_DOWN:
+                self._correct_busy = True
 
     def start(self) -> None:
         self.beat()
@@ -72,7 +99,12 @@ class Renewer:
 
     def beat(self) -> None:
         """One round: heartbeat, re-read Redis's clock, then renew every held lease in a single round trip."""
-        self.store.workers.heartbeat(self.member, self.ttl_ms)
+        if self._correct_busy:
+            with self._busy_lock:
+                self.store.workers.heartbeat(self.member, self.ttl_ms, sorted(self._busy))
+                self._correct_busy = False
+        else:
+            self.store.workers.heartbeat(self.member, self.ttl_ms)
         if self.clock is not None:
             self.clock.sync(self.store.client)
         with self._lock:

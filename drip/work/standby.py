@@ -34,7 +34,7 @@ def drain_and_stand_by(ctx: DrainContext, queue: str, token: str) -> None:
     thread = f"{ctx.worker}/{threading.get_ident()}"
     standby.stand_by()
     try:
-        ctx.store.workers.busy(thread)
+        ctx.renewer.busy(thread)
         drain(ctx, queue, token)
         ttl_ms = ctx.settings.lease_ttl_ms
         until = time.monotonic() + ctx.stand_s * random.uniform(0.75, 1.0)
@@ -59,7 +59,4 @@ def drain_and_stand_by(ctx: DrainContext, queue: str, token: str) -> None:
         log.warning("redis_unavailable", during="claim", error=str(exc))
     finally:
         standby.stop_standing()
-        try:
-            ctx.store.workers.idle(thread)
-        except REDIS_DOWN:
-            pass  # counted busy until this thread's next drain clears it, or its process is gone
+        ctx.renewer.idle(thread)  # when Redis is away, the renewer's next beat corrects the mark
