@@ -1,7 +1,7 @@
 """drip's benchmarks side by side with the alternatives, each scenario run several times, in one go.
 
     pip install -e '.[bench]'            # procrastinate, the one peer pip installs
-    .venv/bin/python -m bench [--runs 3] [--only webhook,ordered,hot,latency,scheduler,idle,memory]
+    .venv/bin/python -m bench [--runs 3] [--only webhook,ordered,hot,latency,scheduler,idle,memory,cluster]
                               [--procrastinate-full]
 
 Prepares what it needs: a database of its own, drip's processes under a key
@@ -18,9 +18,11 @@ import argparse
 import functools
 import statistics
 import sys
+import tempfile
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from bench import drip_runs, load, scheduler
 from bench.harness import bench_database
@@ -28,6 +30,7 @@ from bench.peers import bullmq, dramatiq_plain, procrastinate_lock, starlette_xa
 from bench.stats import summary
 from drip.core import settings as config
 from tests.helpers import free_port
+from tests.servers import RedisCluster
 
 ORDERED = (1000, 20)
 #: procrastinate's own load by default: at ~400 jobs/s (and slowing as jobs wait, ~90 jobs/s at 1,000 x 20)
@@ -198,9 +201,43 @@ def memory(runs: int, database_url: str, redis_url: str) -> None:
     table("7. Memory (Redis INFO used_memory deltas over 10,000 of each; worker RSS)", list(rows.values()))
 
 
+def scaling(runs: int, database_url: str, redis_url: str) -> None:
+    """drip on a standalone Redis beside a 3 + 3 Redis Cluster started here (the broker on the standalone
+    Redis in every setup, so only the data's home differs), with DRIP_REDIS_MIN_REPLICAS off and on. The
+    ratios are standalone ÷ cluster: on one machine the cluster's six servers share its cores."""
+    queues, per_queue = ORDERED
+    with tempfile.TemporaryDirectory(prefix="drip-bench-cluster-") as folder:
+        cluster = RedisCluster(Path(folder)).start()
+        try:
+            setups: dict[str, dict[str, object]] = {
+                "drip, standalone Redis": {},
+                "on a cluster 3 + 3": {"redis_url": cluster.url, "broker_url": redis_url},
+                "on a cluster 3 + 3, DRIP_REDIS_MIN_REPLICAS=1": {"redis_url": cluster.url, "broker_url": redis_url,
+                                                        "redis_min_replicas": 1},
+            }
+            rows: dict[tuple[str, str], Row] = {}
+            for name in setups:
+                rows[("ordered", name)] = Row(f"{queues:,} queues × {per_queue}, no-op, pool 2 × 8: msgs/s", name,
+                                              unit="msgs/s")
+                rows[("web", name)] = Row("webhook max req/s, wrk -t2 -c50 10 s", name, unit="req/s")
+            for _ in range(runs):
+                for name, extra in setups.items():
+                    def one(name=name, extra=extra) -> None:
+                        data_url = str(extra.get("redis_url", redis_url))
+                        rows[("ordered", name)].runs.append(drip_runs.ordered(database_url, queues, per_queue,
+                                                                              **extra))
+                        web = {k: v for k, v in extra.items() if k != "redis_url"}
+                        with drip_runs.webhook(free_port(), data_url, **web) as target:
+                            rows[("web", name)].runs.append(load.wrk_max(target)[0])
+                    attempt(list(rows.values()), name, one)
+        finally:
+            cluster.stop()
+    table("8. Scaling out: a Redis Cluster beside one Redis", list(rows.values()))
+
+
 SCENARIOS: dict[str, Callable[[int, str, str], None]] = {
     "webhook": webhook, "ordered": ordered, "hot": hot, "latency": latency, "scheduler": scheduling,
-    "idle": idle, "memory": memory,
+    "idle": idle, "memory": memory, "cluster": scaling,
 }
 
 

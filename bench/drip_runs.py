@@ -27,6 +27,7 @@ from drip.core import settings as config
 from drip.core.keys import SHARDS, Keys
 from drip.core.messages import Inbound, new_id
 from drip.core.timing import Timing
+from drip.store.connection import redis_client
 from drip.store.stores import Store
 from tests.helpers import Cluster, delete_prefix, wait_for
 
@@ -70,10 +71,11 @@ def drain_rate(running: Running, queues: int, per_queue: int) -> float:
 
 
 @contextmanager
-def webhook(port: int, redis_url: str, processes: int = 1) -> Iterator[Target]:
-    """`drip web` alone (no auth, log level warning, `processes` of it) on `port`, under a prefix of its own."""
+def webhook(port: int, redis_url: str, processes: int = 1, **settings: object) -> Iterator[Target]:
+    """`drip web` alone (no auth, log level warning, `processes` of it, any other `settings`) on `port`, under
+    a prefix of its own."""
     prefix = f"bench{secrets.token_hex(3)}"
-    settings = config.load(prefix=prefix, redis_url=redis_url)
+    settings = config.load(prefix=prefix, redis_url=redis_url, **settings)
     folder = Path(tempfile.mkdtemp(prefix="drip-bench-"))
     cluster = Cluster(settings, folder)
     try:
@@ -81,15 +83,15 @@ def webhook(port: int, redis_url: str, processes: int = 1) -> Iterator[Target]:
         yield Target(url, "/enqueue", b'{"queue":"q","payload":{"n":1}}')
     finally:
         cluster.stop()
-        delete_prefix(redis.Redis.from_url(redis_url), Keys(prefix))
+        delete_prefix(redis_client(redis_url), Keys(prefix))
         shutil.rmtree(folder, ignore_errors=True)
 
 
 # --- scenarios 2 and 3: ordered throughput, hot queue -------------------------------------------
 
 
-def ordered(database_url: str, queues: int, per_queue: int) -> float:
-    with drip_processes(database_url, "bench.handlers:noop", web=False, **POOL) as running:
+def ordered(database_url: str, queues: int, per_queue: int, **settings: object) -> float:
+    with drip_processes(database_url, "bench.handlers:noop", web=False, **POOL, **settings) as running:
         return drain_rate(running, queues, per_queue)
 
 

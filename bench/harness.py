@@ -17,6 +17,7 @@ from drip.core import settings as config
 from drip.core.keys import Keys
 from drip.db import connect as db_connect
 from drip.db import migrate
+from drip.store.connection import redis_client
 from drip.store.stores import Store
 from tests.helpers import Cluster, delete_prefix, wait_for
 
@@ -35,7 +36,7 @@ def bench_database() -> Iterator[str]:
 @dataclass
 class Running:
     cluster: Cluster
-    client: redis.Redis
+    client: redis.Redis | redis.RedisCluster
     prefix: str
 
     def store(self) -> Store:
@@ -48,17 +49,18 @@ class Running:
 
 @contextmanager
 def drip_processes(database_url: str, handler: str, *, web: bool = True, processes: int = 2,
-                   threads: int = 4) -> Iterator[Running]:
-    """supervisor, worker pool (`processes` x `threads`) and web, log level warning, with `handler`;
-    cleaned up afterwards."""
+                   threads: int = 4, **settings: object) -> Iterator[Running]:
+    """supervisor, worker pool (`processes` x `threads`) and web, log level warning, with `handler` and any
+    other `settings` (e.g. redis_url of a cluster); cleaned up afterwards."""
     prefix = f"bench{secrets.token_hex(3)}"
-    settings = config.load(prefix=prefix, database_url=database_url, processes=processes, threads=threads)
-    client = redis.Redis.from_url(settings.redis_url)
+    settings = config.load(prefix=prefix, database_url=database_url, processes=processes, threads=threads,
+                           **settings)
+    client = redis_client(settings.redis_url)
     folder = Path(tempfile.mkdtemp(prefix="drip-bench-"))
     cluster = Cluster(settings, folder)
     try:
         cluster.start_all(web=web, DRIP_HANDLER=handler, DRIP_LOG_LEVEL="warning")
-        wait_for(lambda: client.zcard(f"{prefix}:workers") == settings.processes, 30, "the worker pool")
+        wait_for(lambda: client.zcard(Keys(prefix).workers()) == settings.processes, 30, "the worker pool")
         yield Running(cluster, client, prefix)
     finally:
         cluster.stop()

@@ -9,6 +9,7 @@ from collections import defaultdict
 import httpx
 import pytest
 
+from drip.core.keys import Keys
 from tests.helpers import wait_for
 from tests.sample_handlers import read_log
 
@@ -24,7 +25,7 @@ def test_a_route_at_20_per_second_shared_by_10_queues_and_two_worker_pools(clust
     routes.write_text('[[route]]\nqueue = "r:*"\nrate_limit = "20/s"\n')
     cluster.start_all(DRIP_ROUTES=str(routes), DRIP_PROCESSES="1")
     second = cluster.start("worker-2", "worker", "-p", "1", DRIP_ROUTES=str(routes))
-    wait_for(lambda: len(r.zrange(f"{settings.prefix}:workers", 0, -1)) == 2, 30, "two worker pools")
+    wait_for(lambda: len(r.zrange(Keys(settings.prefix).workers(), 0, -1)) == 2, 30, "two worker pools")
     posted: dict[str, list[str]] = {}
     for q in range(10):
         answer = httpx.post(cluster.web_url + "/enqueue",

@@ -12,6 +12,7 @@ from collections import defaultdict
 
 import pytest
 
+from drip.core.keys import Keys
 from tests import rawhttp
 from tests.helpers import wait_for
 from tests.sample_handlers import log_key, read_log
@@ -22,7 +23,7 @@ REPORT = os.environ.get("DRIP_CHAOS_REPORT")  # a file to append the figures to 
 
 
 def live_worker_pids(r, prefix: str) -> list[int]:
-    pids = [int(m.decode().split(":")[1]) for m in r.zrange(f"{prefix}:workers", 0, -1)]
+    pids = [int(m.decode().split(":")[1]) for m in r.zrange(Keys(prefix).workers(), 0, -1)]
     return [p for p in pids if os.path.exists(f"/proc/{p}")]
 
 

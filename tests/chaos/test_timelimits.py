@@ -10,6 +10,7 @@ import time
 import httpx
 import pytest
 
+from drip.core.keys import Keys
 from tests.helpers import wait_for
 from tests.sample_handlers import read_log
 
@@ -25,7 +26,7 @@ def test_a_handler_that_sleeps_forever_is_dead_after_its_attempts_and_its_queue_
     routes = tmp_path / "routes.toml"
     routes.write_text('[[route]]\nqueue = "hung:*"\ntimeout_s = 2\nmax_attempts = 2\n')
     cluster.start_all(DRIP_ROUTES=str(routes))
-    wait_for(lambda: len(r.zrange(f"{settings.prefix}:workers", 0, -1)) == 2, 30, "two worker processes")
+    wait_for(lambda: len(r.zrange(Keys(settings.prefix).workers(), 0, -1)) == 2, 30, "two worker processes")
     hung, after = httpx.post(cluster.web_url + "/enqueue", json=[
         {"queue": "hung:1", "payload": {"sleep": 3600}}, {"queue": "hung:1", "payload": {"n": 1}}]).json()
     others: list[str] = []

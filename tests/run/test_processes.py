@@ -12,6 +12,7 @@ import sys
 import psycopg
 import pytest
 
+from drip.core.keys import Keys
 from drip.run import procs
 from tests.helpers import ROOT, drip_env, free_port, wait_for
 
@@ -160,7 +161,7 @@ def test_worker_pool_replaces_a_killed_process(settings, r, tmp_path):
     """SIGKILL one of `drip worker`'s processes: the pool starts another and keeps its size."""
     pool = procs.spawn(procs.python_module("drip", "worker"), drip_env(settings), stdout=subprocess.DEVNULL)
     try:
-        members = lambda: {m.decode() for m in r.zrange(f"{settings.prefix}:workers", 0, -1)}  # noqa: E731
+        members = lambda: {m.decode() for m in r.zrange(Keys(settings.prefix).workers(), 0, -1)}  # noqa: E731
         first = wait_for(lambda: members() if len(members()) == 2 else None, 30, "two worker processes")
         victim = int(sorted(first)[0].split(":")[1])
         os.kill(victim, signal.SIGKILL)
