@@ -1,7 +1,8 @@
 """drip's benchmarks side by side with the alternatives, each scenario run several times, in one go.
 
     pip install -e '.[bench]'            # procrastinate, the one peer pip installs
-    .venv/bin/python -m bench [--runs 3] [--only webhook,ordered,hot,latency,scheduler,idle,memory,cluster]
+    .venv/bin/python -m bench [--runs 3] [--only webhook,ordered,hot,latency,scheduler,idle,memory,cluster,
+                                     e2e,fairness]
                               [--procrastinate-full]
 
 Prepares what it needs: a database of its own, drip's processes under a key
@@ -16,18 +17,14 @@ from __future__ import annotations
 
 import argparse
 import functools
-import statistics
-import sys
 import tempfile
-import traceback
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench import drip_runs, load, scheduler
+from bench import drip_runs, load, scheduler, user
 from bench.harness import bench_database
 from bench.peers import bullmq, dramatiq_plain, procrastinate_lock, starlette_xadd
-from bench.stats import summary
+from bench.report import Row, attempt, table
 from drip.core import settings as config
 from tests.helpers import free_port
 from tests.servers import RedisCluster
@@ -38,48 +35,6 @@ ORDERED = (1000, 20)
 PROCRASTINATE = (200, 10)
 HOT = (1, 20_000)
 IDLE_QUEUES = 100_000
-
-
-@dataclass
-class Row:
-    """One measured figure of one system: its runs, and how to print them."""
-
-    what: str
-    system: str
-    runs: list[float] = field(default_factory=list)
-    unit: str = ""
-    digits: int = 0
-
-    def median(self) -> float:
-        return statistics.median(self.runs)
-
-
-def table(title: str, rows: list[Row]) -> None:
-    """Print rows grouped by figure; each drip setup's ratio to every peer on the same figure (one
-    column per setup: "drip", "drip, 2 web processes" ...)."""
-    mine = list(dict.fromkeys(r.system for r in rows if r.system.startswith("drip")))
-    print(f"\n## {title}\n")
-    # For times, a ratio below 1 is drip ahead.
-    print("| figure | system | median (min–max) | " + " | ".join(f"{m} ÷ system" for m in mine) + " |")
-    print("| --- | --- | --- | " + " | ".join("---" for _ in mine) + " |")
-    for row in rows:
-        ratios = []
-        for m in mine:
-            ours = next((r for r in rows if r.what == row.what and r.system == m and r.runs), None)
-            fits = row.system not in mine and ours and row.runs and row.median()
-            ratios.append(f"{ours.median() / row.median():.2f}×" if fits else "")
-        shown = summary(row.runs, row.unit, row.digits) if row.runs else "not measured"
-        print(f"| {row.what} | {row.system} | {shown} | " + " | ".join(ratios) + " |")
-    sys.stdout.flush()
-
-
-def attempt(rows: list[Row], system: str, run: Callable[[], None]) -> None:
-    """Run one measurement; a peer that cannot run is reported, not fatal to the rest."""
-    try:
-        run()
-    except Exception as exc:
-        print(f"  ! {system}: {type(exc).__name__}: {exc}", file=sys.stderr)
-        traceback.print_exc(limit=3, file=sys.stderr)
 
 
 # --- scenarios ----------------------------------------------------------------------------------
@@ -237,7 +192,7 @@ def scaling(runs: int, database_url: str, redis_url: str) -> None:
 
 SCENARIOS: dict[str, Callable[[int, str, str], None]] = {
     "webhook": webhook, "ordered": ordered, "hot": hot, "latency": latency, "scheduler": scheduling,
-    "idle": idle, "memory": memory, "cluster": scaling,
+    "idle": idle, "memory": memory, "cluster": scaling, "e2e": user.end_to_end, "fairness": user.fairness,
 }
 
 

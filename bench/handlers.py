@@ -34,3 +34,15 @@ def lag(message) -> None:
 
 def noop(message) -> None:
     """Do nothing: the run measures drip alone (its end is seen in drip's own Redis state)."""
+
+
+def lag_of_light(message) -> None:
+    """`lag` for every queue but the hot one ("hot"), which is only counted (bench:hot): the fairness
+    scenario measures how late the light queues start beside it, and how fast it drains."""
+    if message.queue != "hot":
+        lag(message)
+        return
+    client = getattr(_local, "client", None)
+    if client is None:
+        client = _local.client = redis.Redis.from_url(os.environ["DRIP_REDIS_URL"])
+    client.incr(f"{os.environ['DRIP_PREFIX']}:bench:hot")

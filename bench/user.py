@@ -1,0 +1,114 @@
+"""Scenarios as a user runs drip, not its processing path alone.
+
+- e2e: the day's defaults (strict acks, info logs written to files, history recorded in
+  PostgreSQL), 20,000 messages over 1,000 queues POSTed to `drip web` as arrays of 500, a
+  handler doing one Redis INCR; timed from the first POST to the last INCR. Beside it, in
+  the same invocation, dramatiq plain's processing-only figure (no HTTP, no order, no-op,
+  its producer in-process): a peer's best case, so the ratio is a floor.
+- fairness: one queue draining a 100,000-message backlog while 100 other queues get 200
+  msgs/s; the light queues' enqueue → handler-start lag beside the hot queue and without
+  it, and the hot queue's rate beside the light traffic and alone.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import httpx
+
+from bench.drip_runs import BATCH, POOL
+from bench.harness import Running, drip_processes
+from bench.peers import dramatiq_plain
+from bench.report import Row, attempt, table
+from bench.stats import percentile
+from drip.core.messages import Inbound, new_id
+from tests.helpers import wait_for
+
+E2E = (1000, 20, 500)  # queues, per queue, messages per POST
+LIGHT_QUEUES, LIGHT_RATE, WINDOW_S = 100, 200.0, 10.0
+HOT_ALONE_S = 5.0  # the hot queue's solo window, before the light traffic starts
+HOT_BACKLOG = 100_000
+
+
+def posted_and_handled(database_url: str, queues: int, per_queue: int, array: int) -> float:
+    """msgs/s from the first POST to the last handled, with drip's defaults (info logs, history on)."""
+    with drip_processes(database_url, "bench.handlers:count", log_level="info", **POOL) as running:
+        bodies = [[{"queue": f"e{(n * array + i) % queues}", "payload": {"n": n * array + i}}
+                   for i in range(array)] for n in range(queues * per_queue // array)]
+        started = time.perf_counter()
+        with httpx.Client(base_url=running.cluster.web_url, timeout=30) as http:
+            for body in bodies:
+                http.post("/enqueue", json=body).raise_for_status()
+        wait_for(lambda: running.done() >= queues * per_queue, 600, "every message handled")
+        return queues * per_queue / (time.perf_counter() - started)
+
+
+def end_to_end(runs: int, database_url: str, redis_url: str) -> None:
+    queues, per_queue, array = E2E
+    what = f"{queues * per_queue:,} messages over {queues:,} queues, first in → last handled: msgs/s"
+    rows = {
+        "drip": Row(what, f"drip (HTTP arrays of {array}, INCR handler, info logs, history on)", unit="msgs/s"),
+        "dramatiq": Row(what, "dramatiq plain (no order; in-process producer, no-op, no HTTP)", unit="msgs/s"),
+    }
+    for _ in range(runs):
+        attempt(list(rows.values()), "drip",
+                lambda: rows["drip"].runs.append(posted_and_handled(database_url, queues, per_queue, array)))
+        attempt(list(rows.values()), "dramatiq plain", lambda: rows["dramatiq"].runs.append(
+            dramatiq_plain.throughput(queues, per_queue, redis_url, database_url)))
+    table("9. End to end: HTTP in, the defaults of the day", list(rows.values()))
+
+
+def _light_traffic(running: Running) -> tuple[float, float, int]:
+    """LIGHT_RATE msgs/s over LIGHT_QUEUES for WINDOW_S (constant rate); (p50 ms, p99 ms, hot handled meanwhile)."""
+    store = running.store()
+    hot_before = int(running.client.get(f"{running.prefix}:bench:hot") or 0)
+    start, sent = time.perf_counter(), 0
+    while (due := start + sent / LIGHT_RATE) < start + WINDOW_S:
+        time.sleep(max(0.0, due - time.perf_counter()))
+        store.queues.enqueue([Inbound(new_id(), f"light{sent % LIGHT_QUEUES}", b'{"n":1}')])
+        sent += 1
+    hot = int(running.client.get(f"{running.prefix}:bench:hot") or 0) - hot_before
+    wait_for(lambda: running.done() >= sent, 120, "every light message handled")
+    lags = [float(x) for x in running.client.lrange(f"{running.prefix}:bench:lag", 0, -1)]
+    return percentile(lags, 0.5), percentile(lags, 0.99), hot
+
+
+def _hot_backlog(running: Running) -> None:
+    store = running.store()
+    for start in range(0, HOT_BACKLOG, BATCH):
+        store.queues.enqueue([Inbound(new_id(), "hot", b'{"n":1}') for _ in range(start, start + BATCH)])
+
+
+def _hot_alone(running: Running) -> float:
+    """The hot queue's msgs/s over HOT_ALONE_S with nothing else going on."""
+    before = int(running.client.get(f"{running.prefix}:bench:hot") or 0)
+    time.sleep(HOT_ALONE_S)  # a bench measures a rate over a window; nothing is waited for here
+    return (int(running.client.get(f"{running.prefix}:bench:hot") or 0) - before) / HOT_ALONE_S
+
+
+def fairness(runs: int, database_url: str, redis_url: str) -> None:
+    what = f"{LIGHT_QUEUES} queues at {LIGHT_RATE:.0f} msgs/s, enqueue → handler start"
+    rows = {k: Row(f"{what} {k}", "drip", unit="ms", digits=1) for k in
+            ("p50 alone", "p50 beside a hot queue", "p99 alone", "p99 beside a hot queue")}
+    rows["hot"] = Row(f"hot queue ({HOT_BACKLOG:,} backlog) rate beside the light traffic ÷ alone", "drip",
+                      digits=2)
+
+    def one() -> None:
+        with drip_processes(database_url, "bench.handlers:lag_of_light", web=False, **POOL) as running:
+            p50, p99, _ = _light_traffic(running)
+        with drip_processes(database_url, "bench.handlers:lag_of_light", web=False, **POOL) as running:
+            _hot_backlog(running)
+            alone = _hot_alone(running)
+            hot_p50, hot_p99, beside = _light_traffic(running)
+            if int(running.client.get(f"{running.prefix}:bench:hot") or 0) >= HOT_BACKLOG:
+                print("  ! the hot queue ran dry within the windows: its rate beside is a floor", file=sys.stderr)
+        rows["p50 alone"].runs.append(p50)
+        rows["p99 alone"].runs.append(p99)
+        rows["p50 beside a hot queue"].runs.append(hot_p50)
+        rows["p99 beside a hot queue"].runs.append(hot_p99)
+        rows["hot"].runs.append(beside / WINDOW_S / alone)
+
+    for _ in range(runs):
+        attempt(list(rows.values()), "drip", one)
+    table("10. Fairness under a hot queue", list(rows.values()))
