@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -166,7 +167,8 @@ def test_lateness_per_workflow_from_planned_and_actual_release(settings):
     """queries.lateness gives, per queue, releases, average and worst lateness, and releases earlier than planned."""
     queue = f"location:L:workflow:{new_id()}"
     rows_in = []
-    for planned, released in ((1_000_000, 1_000_100), (2_000_000, 2_000_300), (3_000_000, 2_999_990)):
+    ago = round(time.time() * 1000) - 600_000  # finished within the last hour, the window drip status shows
+    for planned, released in ((ago, ago + 100), (ago + 1000, ago + 1300), (ago + 2000, ago + 1990)):
         rows_in.append(HistoryRow(new_id(), status="done", queue=queue, payload="{}", run_at_ms=planned,
                                      enqueued_ms=planned - 5, attempts=1, started_ms=released,
                                      finished_ms=released + 1, released_ms=released))
