@@ -31,10 +31,27 @@ def _row(values: tuple) -> dict[str, Any]:
     return row
 
 
+MESSAGE_STATUS = "SELECT status FROM sequential_queue WHERE id = %s"
+MESSAGE_TIMELINE = f"{_SELECT} WHERE id = %s"
+QUEUE_HISTORY = (f"{_SELECT} WHERE queue = %s AND run_at < COALESCE(to_timestamp(%s / 1000.0), 'infinity')"
+                 " ORDER BY run_at DESC LIMIT %s")
+WORKFLOW_TIMELINE = (f"{_SELECT} WHERE location_id = %s AND workflow_id = %s"
+                     " AND run_at >= now() - make_interval(secs => %s) ORDER BY run_at DESC LIMIT %s")
+LATENESS = (
+    "SELECT queue, count(*),"
+    " round(avg(extract(epoch FROM released_at - run_at) * 1000)),"
+    " round(max(extract(epoch FROM released_at - run_at) * 1000)),"
+    " count(*) FILTER (WHERE released_at < run_at)"
+    " FROM sequential_queue WHERE status = 'done' AND finished_at >= now() - make_interval(secs => %s)"
+    " AND released_at IS NOT NULL"
+    " GROUP BY queue ORDER BY 4 DESC LIMIT %s"
+)
+
+
 def message_status(url: str, message_id: str) -> str | None:
     """A message's status in the history, or None if it has no row."""
     with session(url) as conn:
-        row = conn.execute("SELECT status FROM sequential_queue WHERE id = %s", (message_id,)).fetchone()
+        row = conn.execute(MESSAGE_STATUS, (message_id,)).fetchone()
     return row[0] if row else None
 
 
@@ -42,7 +59,7 @@ def message_timeline(url: str, message_id: str) -> dict[str, Any] | None:
     """A message's history row and its timeline: accepted, planned (run_at), started, released,
     finished, in time order (the ones it reached). None if it has no row. By primary key."""
     with session(url) as conn:
-        values = conn.execute(f"{_SELECT} WHERE id = %s", (message_id,)).fetchone()
+        values = conn.execute(MESSAGE_TIMELINE, (message_id,)).fetchone()
     if values is None:
         return None
     row = _row(values)
@@ -57,9 +74,7 @@ def queue_history(url: str, queue: str, limit: int = 50, before_ms: int | None =
     """A queue's last `limit` rows, newest run_at first; `before_ms` (the last row's run_at_ms) pages on.
     Index (queue, run_at), read backwards."""
     with session(url) as conn:
-        cur = conn.execute(
-            f"{_SELECT} WHERE queue = %s AND run_at < COALESCE(to_timestamp(%s / 1000.0), 'infinity')"
-            " ORDER BY run_at DESC LIMIT %s", (queue, before_ms, limit))
+        cur = conn.execute(QUEUE_HISTORY, (queue, before_ms, limit))
         return [_row(values) for values in cur]
 
 
@@ -68,9 +83,7 @@ def workflow_timeline(url: str, location_id: str, workflow_id: str, since_s: int
     """A GoHighLevel workflow's releases planned within the last `since_s` (default a day), newest
     first: planned run_at against actual release. Index (location_id, workflow_id, run_at)."""
     with session(url) as conn:
-        cur = conn.execute(
-            f"{_SELECT} WHERE location_id = %s AND workflow_id = %s AND run_at >= now() - make_interval(secs => %s)"
-            " ORDER BY run_at DESC LIMIT %s", (location_id, workflow_id, since_s, limit))
+        cur = conn.execute(WORKFLOW_TIMELINE, (location_id, workflow_id, since_s, limit))
         return [_row(values) for values in cur]
 
 
@@ -79,15 +92,6 @@ def lateness(url: str, limit: int = 50, since_s: int = 3600) -> list[dict]:
     releases, average and worst lateness (ms), releases earlier than planned. Index on finished_at:
     the window keeps it bounded as the history grows."""
     with session(url) as conn:
-        cur = conn.execute(
-            "SELECT queue, count(*),"
-            " round(avg(extract(epoch FROM released_at - run_at) * 1000)),"
-            " round(max(extract(epoch FROM released_at - run_at) * 1000)),"
-            " count(*) FILTER (WHERE released_at < run_at)"
-            " FROM sequential_queue WHERE finished_at >= now() - make_interval(secs => %s)"
-            " AND released_at IS NOT NULL"
-            " GROUP BY queue ORDER BY 4 DESC LIMIT %s",
-            (since_s, limit),
-        )
+        cur = conn.execute(LATENESS, (since_s, limit))
         return [{"queue": q, "released": n, "avg_late_ms": int(a), "worst_late_ms": int(w), "early": e}
                 for q, n, a, w, e in cur]

@@ -26,20 +26,20 @@ BATCH_ROWS = 5000
 EVERY_S = 60.0
 
 _FINISHED = "finished_at < now() - make_interval(secs => %s) AND status IN ('done', 'dead', 'cancelled')"
-_COUNT = f"SELECT count(*) FROM sequential_queue WHERE {_FINISHED}"
-_DELETE = (f"DELETE FROM sequential_queue WHERE id IN (SELECT id FROM sequential_queue WHERE {_FINISHED}"
+COUNT = f"SELECT count(*) FROM sequential_queue WHERE {_FINISHED}"
+DELETE = (f"DELETE FROM sequential_queue WHERE id IN (SELECT id FROM sequential_queue WHERE {_FINISHED}"
            " ORDER BY finished_at LIMIT %s)")
 
 
 def count_prunable(url: str, older_than_s: int) -> int:
     """How many rows a prune with this age would remove now."""
     with session(url) as conn:
-        return conn.execute(_COUNT, (older_than_s,)).fetchone()[0]
+        return conn.execute(COUNT, (older_than_s,)).fetchone()[0]
 
 
 def prune_batch(conn: psycopg.Connection, older_than_s: int, batch_rows: int = BATCH_ROWS) -> int:
     """Delete one batch (its own transaction on an autocommit connection); how many rows went."""
-    return conn.execute(_DELETE, (older_than_s, batch_rows)).rowcount
+    return conn.execute(DELETE, (older_than_s, batch_rows)).rowcount
 
 
 def prune(url: str, older_than_s: int, *, batch_rows: int = BATCH_ROWS,
