@@ -39,7 +39,8 @@ def cmd_db_prune(args: argparse.Namespace) -> int:
         print(f"{count} finished rows older than {age} in {target}" + (" would be pruned" if count else ""))
         return 0
     if sys.stdout.isatty():
-        from rich.progress import Progress  # a terminal only: rich costs ~100 ms to import
+        # Imported on a terminal only: rich costs ~100 ms to import.
+        from rich.progress import Progress
 
         with Progress(transient=True) as bar:
             task = bar.add_task("pruning", total=count)

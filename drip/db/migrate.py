@@ -98,4 +98,9 @@ def _apply(conn, migration: Migration) -> None:
         started = time.monotonic()
         conn.execute(statement)
         log.info("migration_step_applied", migration=migration.name, step=n, steps=len(steps),
-                 statement=" ".join(statement.split())[:80], duration_ms=round((time.monotonic() - started) * 1000))
+                 statement=_summary(statement), duration_ms=round((time.monotonic() - started) * 1000))
+
+
+def _summary(statement: str) -> str:
+    """A statement's first 80 characters, comments left out, on one line (for the progress log)."""
+    return " ".join(sqlparse.format(statement, strip_comments=True).split())[:80]

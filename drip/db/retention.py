@@ -27,8 +27,11 @@ EVERY_S = 60.0
 
 _FINISHED = "finished_at < now() - make_interval(secs => %s) AND status IN ('done', 'dead', 'cancelled')"
 COUNT = f"SELECT count(*) FROM sequential_queue WHERE {_FINISHED}"
-DELETE = (f"DELETE FROM sequential_queue WHERE id IN (SELECT id FROM sequential_queue WHERE {_FINISHED}"
-           " ORDER BY finished_at LIMIT %s)")
+#: By ctid: the batch is read from the index once, then its rows are deleted where they lie (a TID scan,
+#: whatever the planner thinks of the batch's size). A row the recorder changed meanwhile (a dead
+#: letter replayed) has moved to a new ctid, so it is re-checked out of the batch, not deleted.
+DELETE = (f"DELETE FROM sequential_queue WHERE ctid = ANY(ARRAY(SELECT ctid FROM sequential_queue WHERE {_FINISHED}"
+          " ORDER BY finished_at LIMIT %s))")
 
 
 def count_prunable(url: str, older_than_s: int) -> int:

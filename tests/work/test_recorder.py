@@ -134,6 +134,16 @@ def test_a_late_event_never_moves_a_row_back(store, recorder, settings):
     assert (row["status"], row["attempts"]) == ("done", 2)
 
 
+@pytest.mark.parametrize(("payloads", "kept"), [
+    ("full", '{"apiKey":"k","n":1}'), ("redacted", '{"apiKey":"[redacted]","n":1}'), ("none", None)])
+def test_a_row_keeps_as_much_of_its_payload_as_history_payloads_says(payloads, kept):
+    """DRIP_HISTORY_PAYLOADS: full keeps the payload as sent, redacted replaces credentials, none keeps nothing."""
+    accepted = {b"k": b"queued", b"id": new_id().encode(), b"q": b"q", b"p": b'{"apiKey":"k","n":1}', b"e": b"1",
+                b"r": b"1", b"m": b"{}"}
+    (row,) = fold([accepted], payloads)
+    assert row.payload == kept
+
+
 def test_a_batch_folds_each_message_into_one_row():
     """accepted + promoted + failed + done of one message in one batch become a single row, done, 2 attempts."""
     mid = new_id().encode()
