@@ -1,7 +1,7 @@
 """drip's benchmarks side by side with the alternatives, each scenario run several times, in one go.
 
     pip install -e '.[bench]'            # procrastinate, the one peer pip installs
-    .venv/bin/python -m bench [--runs 3] [--only webhook,ordered,hot,latency,scheduler,idle,memory]
+    .venv/bin/python -m bench [--runs 3] [--only webhook,ordered,hot,latency,scheduler,idle,memory,history]
                               [--procrastinate-full]
 
 Prepares what it needs: a database of its own, drip's processes under a key
@@ -22,7 +22,7 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from bench import drip_runs, load, scheduler
+from bench import drip_runs, history, load, scheduler
 from bench.harness import bench_database
 from bench.peers import bullmq, dramatiq_plain, procrastinate_lock, starlette_xadd
 from bench.stats import summary
@@ -198,16 +198,24 @@ def memory(runs: int, database_url: str, redis_url: str) -> None:
     table("7. Memory (Redis INFO used_memory deltas over 10,000 of each; worker RSS)", list(rows.values()))
 
 
+def history_scale(runs: int, database_url: str, redis_url: str) -> None:
+    """bench/history.py once (10M rows in a database of its own: one run is minutes)."""
+    print("\n## 8. History at 10,000,000 rows\n")
+    history.run()
+
+
 SCENARIOS: dict[str, Callable[[int, str, str], None]] = {
     "webhook": webhook, "ordered": ordered, "hot": hot, "latency": latency, "scheduler": scheduling,
-    "idle": idle, "memory": memory,
+    "idle": idle, "memory": memory, "history": history_scale,
 }
+#: Scenarios run only when named (--only history): too heavy for every run.
+NAMED_ONLY = ("history",)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--only", default=",".join(SCENARIOS),
+    parser.add_argument("--only", default=",".join(s for s in SCENARIOS if s not in NAMED_ONLY),
                         help=f"comma-separated scenarios among {', '.join(SCENARIOS)}")
     parser.add_argument("--latency-rate", type=float, default=500.0,
                         help="messages per second of the latency scenario (default 500)")

@@ -39,11 +39,13 @@ WORKFLOW_TIMELINE = (f"{_SELECT} WHERE location_id = %s AND workflow_id = %s"
                      " AND run_at >= now() - make_interval(secs => %s) ORDER BY run_at DESC LIMIT %s")
 LATENESS = (
     "SELECT queue, count(*),"
-    " round(avg(extract(epoch FROM released_at - run_at) * 1000)),"
-    " round(max(extract(epoch FROM released_at - run_at) * 1000)),"
+    # date_part gives a double: extract's numeric made the aggregate ~10x slower.
+    " round(avg(date_part('epoch', released_at - run_at) * 1000)),"
+    " round(max(date_part('epoch', released_at - run_at) * 1000)),"
     " count(*) FILTER (WHERE released_at < run_at)"
-    " FROM sequential_queue WHERE status = 'done' AND finished_at >= now() - make_interval(secs => %s)"
-    " AND released_at IS NOT NULL"
+    " FROM (SELECT queue, run_at, released_at FROM sequential_queue"
+    "       WHERE status = 'done' AND finished_at >= now() - make_interval(secs => %s) AND released_at IS NOT NULL"
+    "       ORDER BY finished_at DESC LIMIT %s) AS recent"
     " GROUP BY queue ORDER BY 4 DESC LIMIT %s"
 )
 
@@ -87,11 +89,11 @@ def workflow_timeline(url: str, location_id: str, workflow_id: str, since_s: int
         return [_row(values) for values in cur]
 
 
-def lateness(url: str, limit: int = 50, since_s: int = 3600) -> list[dict]:
-    """Per workflow (queue), over the messages finished within the last `since_s` (default an hour):
-    releases, average and worst lateness (ms), releases earlier than planned. Index on finished_at:
-    the window keeps it bounded as the history grows."""
+def lateness(url: str, limit: int = 50, since_s: int = 3600, releases: int = 10_000) -> list[dict]:
+    """Per workflow (queue), over the last `releases` messages released within the last `since_s`
+    (default an hour): releases, average and worst lateness (ms), releases earlier than planned.
+    Read backwards on the index on finished_at, at most `releases` rows: bounded however busy."""
     with session(url) as conn:
-        cur = conn.execute(LATENESS, (since_s, limit))
+        cur = conn.execute(LATENESS, (since_s, releases, limit))
         return [{"queue": q, "released": n, "avg_late_ms": int(a), "worst_late_ms": int(w), "early": e}
                 for q, n, a, w, e in cur]

@@ -54,7 +54,7 @@ def scans(plan: dict) -> list[str]:
     ("queue history", queries.QUEUE_HISTORY, ("q7", None, 50)),
     ("queue history, next page", queries.QUEUE_HISTORY, ("q7", round(time.time() * 1000) - 86_400_000, 50)),
     ("workflow timeline", queries.WORKFLOW_TIMELINE, ("L5", "W5", 86400, 1000)),
-    ("lateness", queries.LATENESS, (3600, 50)),
+    ("lateness", queries.LATENESS, (3600, 10_000, 50)),
     ("prune count", retention.COUNT, (30 * 86400,)),
     ("prune batch", retention.DELETE, (30 * 86400, retention.BATCH_ROWS)),
 ])
