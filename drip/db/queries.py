@@ -89,7 +89,7 @@ def workflow_timeline(url: str, location_id: str, workflow_id: str, since_s: int
         return [_row(values) for values in cur]
 
 
-def lateness(url: str, limit: int = 50, since_s: int = 3600, releases: int = 10_000) -> list[dict]:
+def lateness(url: str, limit: int = 50, since_s: int = 3600, releases: int = 5_000) -> list[dict]:
     """Per workflow (queue), over the last `releases` messages released within the last `since_s`
     (default an hour): releases, average and worst lateness (ms), releases earlier than planned.
     Read backwards on the index on finished_at, at most `releases` rows: bounded however busy."""

@@ -20,8 +20,8 @@ from drip.db.connect import connect, first_line, session
 
 log = logs.get("drip.retention")
 
-#: Rows one DELETE removes: ~50 ms of work here (bench/history.py measures it).
-BATCH_ROWS = 5000
+#: Rows one DELETE removes: tens of ms, the most a history write waits behind it (bench/history.py).
+BATCH_ROWS = 2000
 #: How often the recorder's leader looks for rows to prune once a sweep has found the last.
 EVERY_S = 60.0
 
