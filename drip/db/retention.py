@@ -29,7 +29,7 @@ _FINISHED = "finished_at < now() - make_interval(secs => %s) AND status IN ('don
 COUNT = f"SELECT count(*) FROM sequential_queue WHERE {_FINISHED}"
 #: By ctid: the batch is read from the index once, then its rows are deleted where they lie (a TID scan,
 #: whatever the planner thinks of the batch's size). A row the recorder changed meanwhile (a dead
-#: letter replayed) has moved to a new ctid, so it is re-checked out of the batch, not deleted.
+#: letter replayed: unfinished again) has a new ctid, so PostgreSQL's re-check leaves it out.
 DELETE = (f"DELETE FROM sequential_queue WHERE ctid = ANY(ARRAY(SELECT ctid FROM sequential_queue WHERE {_FINISHED}"
           " ORDER BY finished_at LIMIT %s))")
 
