@@ -2,7 +2,7 @@
 
     pip install -e '.[bench]'            # procrastinate, the one peer pip installs
     .venv/bin/python -m bench [--runs 3] [--only webhook,ordered,hot,latency,scheduler,idle,memory,cluster,
-                                     e2e,fairness]
+                                     e2e,fairness,history]
                               [--procrastinate-full]
 
 Prepares what it needs: a database of its own, drip's processes under a key
@@ -21,7 +21,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from bench import drip_runs, load, scheduler, user
+from bench import drip_runs, history, load, scheduler, user
 from bench.harness import bench_database
 from bench.peers import bullmq, dramatiq_plain, procrastinate_lock, starlette_xadd
 from bench.report import Row, attempt, table
@@ -190,16 +190,25 @@ def scaling(runs: int, database_url: str, redis_url: str) -> None:
     table("8. Scaling out: a Redis Cluster beside one Redis", list(rows.values()))
 
 
+def history_scale(runs: int, database_url: str, redis_url: str) -> None:
+    """bench/history.py once (10M rows in a database of its own: one run is minutes)."""
+    print("\n## 11. History at 10,000,000 rows\n")
+    history.run()
+
+
 SCENARIOS: dict[str, Callable[[int, str, str], None]] = {
     "webhook": webhook, "ordered": ordered, "hot": hot, "latency": latency, "scheduler": scheduling,
     "idle": idle, "memory": memory, "cluster": scaling, "e2e": user.end_to_end, "fairness": user.fairness,
+    "history": history_scale,
 }
+#: Scenarios run only when named (--only history, --only cluster): too heavy for every run.
+NAMED_ONLY = ("history", "cluster")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--only", default=",".join(SCENARIOS),
+    parser.add_argument("--only", default=",".join(s for s in SCENARIOS if s not in NAMED_ONLY),
                         help=f"comma-separated scenarios among {', '.join(SCENARIOS)}")
     parser.add_argument("--latency-rate", type=float, default=500.0,
                         help="messages per second of the latency scenario (default 500)")

@@ -35,8 +35,9 @@ def cmd_status(args: argparse.Namespace) -> int:
         f"history backlog: {overview['history_backlog']}   dead letters: {overview['dead_letters']}"
     )
     if overview["lateness"]:
-        width = max(len("RELEASED BY WORKFLOW"), *(len(r["queue"]) for r in overview["lateness"]))
-        print(f"{'RELEASED BY WORKFLOW':<{width}}  {'RELEASES':>8}  {'AVG LATE':>9}  {'WORST LATE':>10}  EARLY")
+        title = "RELEASED BY WORKFLOW, LAST HOUR"
+        width = max(len(title), *(len(r["queue"]) for r in overview["lateness"]))
+        print(f"{title:<{width}}  {'RELEASES':>8}  {'AVG LATE':>9}  {'WORST LATE':>10}  EARLY")
         for r in overview["lateness"]:
             print(f"{r['queue']:<{width}}  {r['released']:>8}  {r['avg_late_ms']:>7}ms  {r['worst_late_ms']:>8}ms"
                   f"  {r['early']}")

@@ -14,7 +14,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from drip.core.errors import ConfigError
-from drip.core.timing import parse_rate, parse_timeframe
+from drip.core.timing import parse_duration, parse_rate, parse_timeframe
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 DEFAULT_DATABASE_URL = "postgresql://127.0.0.1:5432/drip"
@@ -78,6 +78,11 @@ class Settings(BaseSettings):
     business_hours: str | None = None
     holidays: str | None = None
 
+    # History in PostgreSQL: how long finished messages' rows stay (0 keeps them all), and how much
+    # of each payload a row keeps (a payload is often most of a row).
+    history_retention: str = "30d"
+    history_payloads: Literal["full", "redacted", "none"] = "redacted"
+
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["auto", "json", "console"] = "auto"
 
@@ -97,6 +102,17 @@ class Settings(BaseSettings):
             parse_timeframe(value)  # its ValueError names the problem
         return value
 
+    @field_validator("history_retention")
+    @classmethod
+    def _retention_is_readable(cls, value: str) -> str:
+        parse_duration(value)  # its ValueError names the problem
+        return value
+
+    @property
+    def history_retention_s(self) -> int:
+        """DRIP_HISTORY_RETENTION in seconds; 0 keeps every row."""
+        return parse_duration(self.history_retention)
+
     @field_validator("rate_limit")
     @classmethod
     def _rate_is_readable(cls, value: str | None) -> str | None:
@@ -115,7 +131,7 @@ class Settings(BaseSettings):
         """DRIP_API_TOKENS as a tuple (comma-separated in the environment)."""
         return tuple(t.strip() for t in (self.api_tokens or "").split(",") if t.strip())
 
-    @field_validator("log_level", "log_format", mode="before")
+    @field_validator("log_level", "log_format", "history_payloads", mode="before")
     @classmethod
     def _lowercase(cls, value: object) -> object:
         return value.lower() if isinstance(value, str) else value

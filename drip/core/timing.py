@@ -107,3 +107,15 @@ def check_horizon(timing: Timing, now_ms: int, horizon_s: int) -> None:
     if reach > horizon_s * 1000:
         hint = " (milliseconds sent as seconds?)" if timing.kind == "at" and timing.low > now_ms * 100 else ""
         raise ValueError(f"more than {horizon_s} s ahead (DRIP_MAX_HORIZON){hint}")
+
+
+_DURATION = re.compile(r"^\s*(\d+)\s*([smhdw]?)\s*$", re.IGNORECASE)
+_DURATION_S = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def parse_duration(text: str) -> int:
+    """'30d', '12h', '90m', '45s', '2w' or plain seconds → seconds ('0' is zero)."""
+    match = _DURATION.match(text)
+    if not match:
+        raise ValueError(f"cannot read duration {text!r}: use e.g. '30d', '12h', '90m', '45s' or 0")
+    return int(match.group(1)) * _DURATION_S[match.group(2).lower()]

@@ -6,12 +6,18 @@ migration is noticed instead of silently skipped. SQL stays SQL.
 from __future__ import annotations
 
 import hashlib
+import time
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+import sqlparse
+
+from drip.core import logs
 from drip.core.errors import ConfigError, DripError
 from drip.db.connect import ensure_database, session
+
+log = logs.get("drip.migrate")
 
 #: Arbitrary constant key of the advisory lock that serialises `drip db upgrade`.
 _UPGRADE_LOCK = 0x64726970  # "drip"
@@ -25,6 +31,12 @@ class Migration:
     @property
     def checksum(self) -> str:
         return hashlib.sha256(self.sql.encode()).hexdigest()
+
+    @property
+    def statements(self) -> list[str]:
+        """Its statements, one by one (sqlparse knows quoting and dollar-quoted bodies), so a long
+        migration on a large table logs its progress step by step."""
+        return [s for s in (part.strip() for part in sqlparse.split(self.sql)) if s.rstrip(";").strip()]
 
 
 def migrations() -> list[Migration]:
@@ -64,13 +76,31 @@ def upgrade(url: str) -> list[str]:
                             "add a new migration instead of changing a landed one"
                         )
                     continue
+                started = time.monotonic()
                 with conn.transaction():
-                    conn.execute(migration.sql)
+                    _apply(conn, migration)
                     conn.execute(
                         "INSERT INTO drip_migrations (name, checksum) VALUES (%s, %s)",
                         (migration.name, migration.checksum),
                     )
                 applied_now.append(migration.name)
+                log.info("migration_applied", migration=migration.name,
+                         duration_ms=round((time.monotonic() - started) * 1000))
         finally:
             conn.execute("SELECT pg_advisory_unlock(%s)", (_UPGRADE_LOCK,))
     return applied_now
+
+
+def _apply(conn, migration: Migration) -> None:
+    """Run a migration's statements in order (inside its transaction), logging each as it finishes."""
+    steps = migration.statements
+    for n, statement in enumerate(steps, 1):
+        started = time.monotonic()
+        conn.execute(statement)
+        log.info("migration_step_applied", migration=migration.name, step=n, steps=len(steps),
+                 statement=_summary(statement), duration_ms=round((time.monotonic() - started) * 1000))
+
+
+def _summary(statement: str) -> str:
+    """A statement's first 80 characters, comments left out, on one line (for the progress log)."""
+    return " ".join(sqlparse.format(statement, strip_comments=True).split())[:80]

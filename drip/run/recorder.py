@@ -17,7 +17,8 @@ def main() -> None:
     logs.setup(settings.log_level, settings.log_format, process="recorder")
     stop = threading.Event()
     stop_on_signals(stop)
-    Recorder(Store.from_settings(settings), settings.database_url, ttl_ms=settings.lease_ttl_ms).run(stop)
+    Recorder(Store.from_settings(settings), settings.database_url, ttl_ms=settings.lease_ttl_ms,
+             payloads=settings.history_payloads, retention_s=settings.history_retention_s).run(stop)
 
 
 if __name__ == "__main__":

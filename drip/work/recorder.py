@@ -26,6 +26,7 @@ from drip.core.redact import redact_json
 from drip.core.retry import Backoff, run_until
 from drip.db.history import HistoryRow, HistoryWriter
 from drip.db.migrate import upgrade
+from drip.db.retention import Retention
 from drip.store.connection import REDIS_DOWN
 from drip.store.leaders import Leadership
 from drip.store.stores import Store
@@ -43,9 +44,10 @@ _KIND, _ID, _QUEUE, _PAYLOAD, _META, _RUN_AT, _ENQUEUED, _ATTEMPTS, _STARTED, _F
                                Event.enqueued, Event.attempts, Event.started, Event.finished, Event.error))
 
 
-def fold(events: list[dict[bytes, bytes]]) -> list[HistoryRow]:
+def fold(events: list[dict[bytes, bytes]], payloads: str = "redacted") -> list[HistoryRow]:
     """A batch of events (in stream order) as one row per message: its acceptance, if in the batch,
-    and the state its events reached. One COPY and two statements then write any batch."""
+    and the state its events reached. One COPY and two statements then write any batch.
+    `payloads` (DRIP_HISTORY_PAYLOADS) is what a row keeps of its payload: full, redacted or none."""
     rows: dict[str, HistoryRow] = {}
     for f in events:
         kind, mid = f[_KIND].decode(), f[_ID].decode()
@@ -54,7 +56,7 @@ def fold(events: list[dict[bytes, bytes]]) -> list[HistoryRow]:
             row = rows[mid] = HistoryRow(mid, status=kind)
         if kind in (Kind.queued, Kind.scheduled):
             meta = msgspec.json.decode(f[_META])
-            row.queue, row.payload = f[_QUEUE].decode(), _storable_json(redact_json(f[_PAYLOAD]))
+            row.queue, row.payload = f[_QUEUE].decode(), _payload(f[_PAYLOAD], payloads)
             row.location_id, row.workflow_id, row.contact_id = (
                 meta.get("location_id"), meta.get("workflow_id"), meta.get("contact_id"))
             row.run_at_ms, row.enqueued_ms = int(f[_RUN_AT]), int(f[_ENQUEUED])
@@ -82,6 +84,12 @@ def fold(events: list[dict[bytes, bytes]]) -> list[HistoryRow]:
     return list(rows.values())
 
 
+def _payload(payload: bytes, payloads: str) -> str | None:
+    if payloads == "none":
+        return None
+    return _storable_json(payload if payloads == "full" else redact_json(payload))
+
+
 def _text(value: bytes) -> str:
     """Text for a text column, which refuses NUL characters."""
     return value.decode(errors="replace").replace("\x00", "\ufffd")
@@ -105,12 +113,16 @@ def _replace_nul(value: Any) -> Any:
 
 
 class Recorder:
-    """Moves history events from Redis to PostgreSQL while it holds the recorder's leadership."""
+    """Moves history events from Redis to PostgreSQL while it holds the recorder's leadership, and
+    between two batches prunes what is past the retention (one small batch of deletes at a time)."""
 
-    def __init__(self, store: Store, database_url: str, *, ttl_ms: int = 10_000) -> None:
+    def __init__(self, store: Store, database_url: str, *, ttl_ms: int = 10_000, payloads: str = "redacted",
+                 retention_s: int = 0) -> None:
         self.store = store
         self.database_url = database_url
+        self.payloads = payloads
         self.writer = HistoryWriter(database_url)
+        self.retention = Retention(database_url, retention_s)
         self.leadership = Leadership(store.scripts, store.keys, "recorder", ttl_ms)
         self._migrated = False
 
@@ -119,6 +131,7 @@ class Recorder:
         run_until(stop, lambda: self._step(stop), errors=(DripError, *REDIS_DOWN), recover=self._recover,
                   backoff=Backoff(_RETRY_S, _RETRY_S))
         self.writer.close()
+        self.retention.close()
         try:
             self.leadership.resign()
         except REDIS_DOWN:
@@ -133,7 +146,8 @@ class Recorder:
             if applied:
                 log.info("migrations_applied", migrations=applied)
             self._migrated = True
-        if self.record_once() == 0:
+        recorded = self.record_once()
+        if self.retention.step() == 0 and recorded == 0:
             stop.wait(_IDLE_S)
 
     def _recover(self, exc: BaseException, wait_s: float) -> None:
@@ -144,13 +158,14 @@ class Recorder:
         else:
             log.warning("redis_unavailable", during="recording", error=str(exc), retry_in_s=wait_s)
         self.writer.close()
+        self.retention.close()
 
     def record_once(self) -> int:
         """Write one batch of events; returns how many were recorded (0 when there were none)."""
         events = self.store.events.read(BATCH)
         if not events:
             return 0
-        for message_id, reason in self.writer.write(fold([fields for _, _, fields in events])):
+        for message_id, reason in self.writer.write(fold([fields for _, _, fields in events], self.payloads)):
             log.error("history_payload_refused", message_id=message_id, error=reason)
         self.store.events.forget({shard: entry_id for shard, entry_id, _fields in events})  # the last of each
         return len(events)

@@ -62,6 +62,9 @@ def test_broker_url_overrides_redis_url(monkeypatch):
         ("DRIP_HANDLER", "tests.sample_handlers:record", "handler", "tests.sample_handlers:record"),
         ("DRIP_LEASE_TTL_MS", "3000", "lease_ttl_ms", 3000),
         ("DRIP_LOG_FORMAT", "json", "log_format", "json"),
+        ("DRIP_HISTORY_RETENTION", "12h", "history_retention_s", 12 * 3600),
+        ("DRIP_HISTORY_RETENTION", "0", "history_retention_s", 0),
+        ("DRIP_HISTORY_PAYLOADS", "none", "history_payloads", "none"),
     ],
 )
 def test_values_come_from_drip_variables(monkeypatch, variable, value, attribute, expected):
@@ -99,6 +102,8 @@ def test_empty_variable_keeps_the_default(monkeypatch, variable, attribute, defa
         ("DRIP_DEFAULT_TIMEFRAME", "300 to 60"),
         ("DRIP_SCHEDULER_INTERVAL_MS", "0"),
         ("DRIP_MAX_HORIZON", "0"),
+        ("DRIP_HISTORY_RETENTION", "30 days"),
+        ("DRIP_HISTORY_PAYLOADS", "some"),
     ],
 )
 def test_invalid_value_raises_config_error_naming_the_variable(monkeypatch, variable, value):

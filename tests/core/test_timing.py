@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from drip.core.timing import NOW, Timing, check_horizon, delay, parse_timeframe, run_at
+from drip.core.timing import NOW, Timing, check_horizon, delay, parse_duration, parse_timeframe, run_at
 
 #: 2026-11-18T11:06:40Z, a few days before the run_at values below.
 NOW_MS = 1_795_000_000_000
@@ -204,3 +204,20 @@ def test_run_at_refuses_non_finite_or_negative_strings(text):
 def test_run_at_accepts_epoch_seconds_written_as_a_string():
     """'1795312813' is read as epoch seconds, like the number."""
     assert run_at("1795312813") == run_at(1795312813)
+
+
+# --- parse_duration ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("text", "seconds"), [("30d", 30 * 86400), ("12h", 43200), ("90m", 5400), ("45s", 45),
+                                               ("2w", 14 * 86400), ("0", 0), ("3600", 3600), (" 7D ", 7 * 86400)])
+def test_duration_in_seconds(text, seconds):
+    """A duration such as DRIP_HISTORY_RETENTION reads as seconds; a bare number is seconds."""
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["30 days", "-1d", "1.5d", "d", ""])
+def test_an_unreadable_duration_is_refused(text):
+    """Anything else raises ValueError with an example of what it should look like."""
+    with pytest.raises(ValueError, match="30d"):
+        parse_duration(text)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -133,6 +134,16 @@ def test_a_late_event_never_moves_a_row_back(store, recorder, settings):
     assert (row["status"], row["attempts"]) == ("done", 2)
 
 
+@pytest.mark.parametrize(("payloads", "kept"), [
+    ("full", '{"apiKey":"k","n":1}'), ("redacted", '{"apiKey":"[redacted]","n":1}'), ("none", None)])
+def test_a_row_keeps_as_much_of_its_payload_as_history_payloads_says(payloads, kept):
+    """DRIP_HISTORY_PAYLOADS: full keeps the payload as sent, redacted replaces credentials, none keeps nothing."""
+    accepted = {b"k": b"queued", b"id": new_id().encode(), b"q": b"q", b"p": b'{"apiKey":"k","n":1}', b"e": b"1",
+                b"r": b"1", b"m": b"{}"}
+    (row,) = fold([accepted], payloads)
+    assert row.payload == kept
+
+
 def test_a_batch_folds_each_message_into_one_row():
     """accepted + promoted + failed + done of one message in one batch become a single row, done, 2 attempts."""
     mid = new_id().encode()
@@ -166,7 +177,8 @@ def test_lateness_per_workflow_from_planned_and_actual_release(settings):
     """queries.lateness gives, per queue, releases, average and worst lateness, and releases earlier than planned."""
     queue = f"location:L:workflow:{new_id()}"
     rows_in = []
-    for planned, released in ((1_000_000, 1_000_100), (2_000_000, 2_000_300), (3_000_000, 2_999_990)):
+    ago = round(time.time() * 1000) - 600_000  # finished within the last hour, the window drip status shows
+    for planned, released in ((ago, ago + 100), (ago + 1000, ago + 1300), (ago + 2000, ago + 1990)):
         rows_in.append(HistoryRow(new_id(), status="done", queue=queue, payload="{}", run_at_ms=planned,
                                      enqueued_ms=planned - 5, attempts=1, started_ms=released,
                                      finished_ms=released + 1, released_ms=released))
