@@ -43,7 +43,8 @@ def parse_timeframe(text: str) -> Timing:
     """'60 to 300', '60-300', '120', '1m to 5m', '0.05 to 0.1' (seconds unless s/m/h) → a spread.
 
     A unit written only after the second number applies to both ('1 to 5m' is
-    1 to 5 minutes). Raises ValueError with a message for the user.
+    1 to 5 minutes); the two ends may come in either order ('300 to 60' is 60 to 300:
+    a range typed by hand in a GoHighLevel workflow). Raises ValueError with a message for the user.
     """
     match = _TIMEFRAME.match(text)
     if not match:
@@ -55,9 +56,7 @@ def parse_timeframe(text: str) -> Timing:
         low_unit = high_unit
     low_ms = round(float(low) * _UNITS_MS[low_unit.lower()])
     high_ms = round(float(high) * _UNITS_MS[high_unit.lower()])
-    if low_ms > high_ms:
-        raise ValueError(f"TimeFrame {text!r} has its minimum above its maximum")
-    return Timing("spread", low_ms, high_ms)
+    return Timing("spread", min(low_ms, high_ms), max(low_ms, high_ms))
 
 
 def delay(seconds: float) -> Timing:
@@ -66,7 +65,7 @@ def delay(seconds: float) -> Timing:
     return Timing("delay", round(seconds * 1000)) if seconds else NOW
 
 
-def run_at(value: str | int | float) -> Timing:
+def run_at(value: str | float) -> Timing:
     """An absolute time: ISO-8601 (a zone-less time is UTC) or epoch seconds."""
     if isinstance(value, str):
         try:
