@@ -70,7 +70,7 @@ FORMATS = {"anyOf": [
 ]}
 
 
-class _Ref(msgspec.Struct):
+class Ref(msgspec.Struct):
     id: Id = None
 
 
@@ -100,8 +100,8 @@ class ContactBody(msgspec.Struct):
     """What drip reads of a contact, in either format (everything else rides along in the payload)."""
 
     contact_id: Id = None
-    location: _Ref | None = None
-    workflow: _Ref | None = None
+    location: Ref | None = None
+    workflow: Ref | None = None
     customData: CustomData | None = None
     data: MarketplaceData | None = None
     extras: MarketplaceExtras | None = None
