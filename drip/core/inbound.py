@@ -29,6 +29,13 @@ NO_CONTROL = r"^[^\x00-\x1f\x7f]*$(?!\n)"
 Queue = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_QUEUE_LENGTH, pattern=NO_CONTROL)]
 #: An integer id: int64, bounds published so that no integer beyond them is described as valid.
 Integer = Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)]
+#: An integer written as a float (`59232.0` is the integer 59232 in JSON), within the exactly representable range.
+WholeNumber = Annotated[float, msgspec.Meta(ge=-(2.0**53), le=2.0**53, multiple_of=1)]
+
+
+def id_text(value: str | float) -> str:
+    """An id as queue names and payload lookups spell it: 59232.0 is "59232"."""
+    return str(int(value)) if isinstance(value, float) else str(value)
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _MISSING = re.compile(r"Object missing required field `([^`]+)`")

@@ -100,9 +100,20 @@ def parse_rate(text: str) -> tuple[float, int]:
     return per_second, int(burst) if burst else max(1, round(amount if unit == "s" else per_second))
 
 
+def latest_run_at_ms(now_ms: int, horizon_s: int) -> int:
+    """The latest run_at accepted: DRIP_MAX_HORIZON after the start of the current UTC day (hour, minute or
+    second for horizons under two days, hours or minutes). A bound that holds still for a day lets
+    /openapi.json state it as a number that stays true while a client uses the description."""
+    step_ms = next((s for s in (86_400_000, 3_600_000, 60_000) if horizon_s * 1000 >= 2 * s), 1000)
+    return now_ms - now_ms % step_ms + horizon_s * 1000
+
+
 def check_horizon(timing: Timing, now_ms: int, horizon_s: int) -> None:
     """Refuse what reaches further than DRIP_MAX_HORIZON ahead (and milliseconds sent as seconds)."""
-    reach = timing.low - now_ms if timing.kind == "at" else timing.furthest_ms
-    if reach > horizon_s * 1000:
+    if timing.kind == "at":
+        beyond = timing.low > latest_run_at_ms(now_ms, horizon_s)
+    else:
+        beyond = timing.furthest_ms > horizon_s * 1000
+    if beyond:
         hint = " (milliseconds sent as seconds?)" if timing.kind == "at" and timing.low > now_ms * 100 else ""
         raise ValueError(f"more than {horizon_s} s ahead (DRIP_MAX_HORIZON){hint}")

@@ -28,8 +28,10 @@ from drip.core.inbound import (
     NO_CONTROL,
     Integer,
     Rules,
+    WholeNumber,
     check_queue,
     decode,
+    id_text,
 )
 from drip.core.messages import Inbound, new_id
 
@@ -38,14 +40,14 @@ DEFAULT_WORKFLOW = "default"
 
 #: Longest location or workflow id: both fit a queue name `location:<id>:workflow:<id>` together.
 MAX_ID_LENGTH = (MAX_QUEUE_LENGTH - len("location::workflow:")) // 2
-Id = Annotated[str, msgspec.Meta(max_length=MAX_ID_LENGTH, pattern=NO_CONTROL)] | Integer | None
+Id = Annotated[str, msgspec.Meta(max_length=MAX_ID_LENGTH, pattern=NO_CONTROL)] | Integer | WholeNumber | None
 #: A TimeFrame as a number of seconds (a string is read by drip.core.timing.parse_timeframe).
 TimeFrame = str | Annotated[float, msgspec.Meta(ge=0)] | None
 
 # What /openapi.json says `read` requires beyond the types: a location id and a contact id that are not
 # blank (what Python's str.strip() leaves), in the fields of the format the body is in.
 _SPACE = r"\x00-\x20\x7f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
-_GIVEN = {"anyOf": [{"type": "integer"},
+_GIVEN = {"anyOf": [{"type": "number"},
                     {"type": "string", "pattern": rf"^[^\x00-\x1f\x7f]*[^{_SPACE}][^\x00-\x1f\x7f]*$(?!\n)"}]}
 
 
@@ -132,10 +134,14 @@ def queue_of(location_id: str, workflow_id: str) -> str:
     return f"location:{location_id}:workflow:{workflow_id}"
 
 
-def _text(value: Id | float) -> str:
+def _text(value: Id) -> str:
+    return "" if value is None else id_text(value).strip()
+
+
+def _timeframe(value: TimeFrame) -> str:
     if isinstance(value, float):
         return format(value, "f")  # 1e-05 as 0.000010: what parse_timeframe reads
-    return "" if value is None else str(value).strip()
+    return _text(value)
 
 
 def _first(*candidates: tuple[str, Id]) -> tuple[str, str]:
@@ -155,14 +161,14 @@ def read(body: ContactBody) -> tuple[Contact, dict[str, str]]:
         location = _first(("data.locationId", data.locationId), ("extras.locationId", extras.locationId))
         workflow = _first(("data.workflowId", data.workflowId), ("extras.workflowId", extras.workflowId))
         contact = _first(("data.contactid", data.contactid), ("extras.contactId", extras.contactId))
-        timeframe = _first(("data.TimeFrame", data.TimeFrame))
+        timeframe = ("data.TimeFrame", _timeframe(data.TimeFrame))
         action, key = data.ReleaseAction, data.apiKey
         fields = {"location": "extras.locationId", "contact": "extras.contactId", "timeframe": "data.TimeFrame"}
     else:
         location = _first(("location.id", body.location.id if body.location else None))
         workflow = _first(("workflow.id", body.workflow.id if body.workflow else None))
         contact = _first(("contact_id", body.contact_id))
-        timeframe = _first(("customData.TimeFrame", custom.TimeFrame))
+        timeframe = ("customData.TimeFrame", _timeframe(custom.TimeFrame))
         action, key = custom.ReleaseAction, custom.api_key
         fields = {"location": "location.id", "contact": "contact_id", "timeframe": "customData.TimeFrame"}
     if not location[1]:

@@ -31,10 +31,10 @@ def timeframe_pattern(horizon_s: int) -> str:
     return "^ *(" + "|".join(forms) + ") *$"
 
 
-def run_at_pattern(now: datetime, horizon_s: int) -> str:
-    """ISO-8601 times (from 1970) of months that end before the horizon, with any UTC offset: times that
-    drip.core.timing.run_at reads and check_horizon lets through for as long as this description is used."""
-    cutoff = now.astimezone(UTC) + timedelta(seconds=horizon_s) - timedelta(days=2)
+def run_at_pattern(latest: datetime) -> str:
+    """ISO-8601 times (from 1970) of the months before the one a day before `latest`, with any UTC offset:
+    times that drip.core.timing.run_at reads and check_horizon lets through (latest_run_at_ms)."""
+    cutoff = latest.astimezone(UTC) - timedelta(days=1)
     years = "|".join(str(year) for year in range(1970, cutoff.year))
     dates = [f"({years})-(0[1-9]|1[0-2])"] if years else []
     if cutoff.month > 1:

@@ -11,6 +11,7 @@ from typing import Any
 import msgspec
 
 from drip.core.settings import Settings
+from drip.core.timing import latest_run_at_ms
 from drip.ghl import contacts
 from drip.intake import whatsapp
 from drip.intake.bounds import run_at_pattern, timeframe_pattern
@@ -48,8 +49,9 @@ def _bound(schemas: dict, settings: Settings, now: datetime) -> None:
     horizon_s = settings.max_horizon
     item = schemas["EnqueueItem"]["properties"]
     _branch(item["delay"], "number")["maximum"] = horizon_s
-    _branch(item["run_at"], "number")["maximum"] = int(now.timestamp()) + horizon_s
-    _branch(item["run_at"], "string")["pattern"] = run_at_pattern(now, horizon_s)
+    latest_ms = latest_run_at_ms(round(now.timestamp() * 1000), horizon_s)
+    _branch(item["run_at"], "number")["maximum"] = latest_ms // 1000
+    _branch(item["run_at"], "string")["pattern"] = run_at_pattern(datetime.fromtimestamp(latest_ms / 1000, UTC))
     for name in ("CustomData", "MarketplaceData"):
         timeframe = schemas[name]["properties"]["TimeFrame"]
         _branch(timeframe, "string")["pattern"] = timeframe_pattern(horizon_s)

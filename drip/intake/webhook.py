@@ -7,14 +7,21 @@ from typing import Annotated
 
 import msgspec
 
-from drip.core.inbound import MAX_QUEUE_LENGTH, NO_CONTROL, Integer, decode
+from drip.core.inbound import (
+    MAX_QUEUE_LENGTH,
+    NO_CONTROL,
+    Integer,
+    WholeNumber,
+    decode,
+    id_text,
+)
 from drip.core.messages import Inbound, new_id
 
 #: Queue of a /webhook message that names neither `from` nor `conversation_id`.
 DEFAULT_WEBHOOK_QUEUE = "webhook:default"
 
 #: A sender as a queue name ("" means none was given).
-Sender = Annotated[str, msgspec.Meta(max_length=MAX_QUEUE_LENGTH, pattern=NO_CONTROL)] | Integer | None
+Sender = Annotated[str, msgspec.Meta(max_length=MAX_QUEUE_LENGTH, pattern=NO_CONTROL)] | Integer | WholeNumber | None
 
 
 class WebhookMessage(msgspec.Struct, rename={"sender": "from"}):
@@ -45,9 +52,9 @@ def parse_webhook(body: bytes) -> list[Inbound]:
     inbound = []
     for routing, raw in zip(checked.messages, batch.messages, strict=True):
         if routing.sender not in (None, ""):
-            queue = str(routing.sender)
+            queue = id_text(routing.sender)
         elif routing.conversation_id not in (None, ""):
-            queue = str(routing.conversation_id)
+            queue = id_text(routing.conversation_id)
         else:
             queue = DEFAULT_WEBHOOK_QUEUE
         payload = b'{"message":' + bytes(raw) + b',"metadata":' + bytes(batch.metadata) + b"}"
