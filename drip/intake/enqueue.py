@@ -27,9 +27,9 @@ class EnqueueItem(msgspec.Struct, forbid_unknown_fields=True):
 
 
 #: `delay` and `run_at` exclude each other (checked in `_timing`): at least one of them is absent or null.
+#: msgspec keeps no extra schema on a union's members, so drip.intake.openapi writes it into EnqueueItem's.
 ONE_TIMING = {"anyOf": [{"properties": {"delay": {"type": "null"}}}, {"properties": {"run_at": {"type": "null"}}}]}
-Item = Annotated[EnqueueItem, msgspec.Meta(extra_json_schema=ONE_TIMING)]
-EnqueueBody = Item | Annotated[list[Item], msgspec.Meta(min_length=1)]
+EnqueueBody = EnqueueItem | Annotated[list[EnqueueItem], msgspec.Meta(min_length=1)]
 
 
 def _timing(item: EnqueueItem, now: int, rules: Rules, at: str) -> Timing:

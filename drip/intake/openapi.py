@@ -15,7 +15,7 @@ from drip.core.timing import latest_run_at_ms
 from drip.ghl import contacts
 from drip.intake import whatsapp
 from drip.intake.bounds import run_at_pattern, timeframe_pattern
-from drip.intake.enqueue import EnqueueBody
+from drip.intake.enqueue import ONE_TIMING, EnqueueBody
 from drip.intake.responses import Accepted, Cancelled, Error, Queued, Status
 from drip.intake.webhook import WebhookBody
 
@@ -47,6 +47,7 @@ def _bound(schemas: dict, settings: Settings, now: datetime) -> None:
     """Write the settings' bounds into the generated schemas (the checks that apply them: drip.core.timing,
     Intake._store)."""
     horizon_s = settings.max_horizon
+    schemas["EnqueueItem"].update(ONE_TIMING)
     item = schemas["EnqueueItem"]["properties"]
     _branch(item["delay"], "number")["maximum"] = horizon_s
     latest_ms = latest_run_at_ms(round(now.timestamp() * 1000), horizon_s)

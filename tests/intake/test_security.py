@@ -233,12 +233,14 @@ async def test_json_nested_too_deep_is_refused(settings, r):
     assert r.xlen(Keys(settings.prefix).stream("q")) == 0
 
 
-async def test_too_many_messages_in_one_request_is_413(settings, r):
-    """More than DRIP_MAX_BATCH messages in one request → 413, nothing stored."""
+async def test_too_many_messages_in_one_request_is_400_naming_the_array(settings, r):
+    """More than DRIP_MAX_BATCH messages in one request → 400 naming the array (maxItems), nothing stored."""
     s = settings.model_copy(update={"max_batch": 10})
     async for client in client_for(s):
         answer = await client.post("/enqueue", json=[{"queue": "q", "payload": i} for i in range(11)])
-    assert answer.status_code == 413
+        webhook = await client.post("/webhook", json={"messages": [{"from": "q"}] * 11})
+    assert (answer.status_code, answer.json().get("field", "")) == (400, "")
+    assert (webhook.status_code, webhook.json()["field"]) == (400, "messages")
     assert r.xlen(Keys(settings.prefix).stream("q")) == 0
 
 
