@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 
@@ -22,9 +22,27 @@ MAX_QUEUE_LENGTH = 200
 MAX_DEPTH = 64
 MAX_DEDUP_LENGTH = 200
 
+#: Text without control characters: msgspec checks it with Python's re and /openapi.json publishes it, so it
+#: reads the same in both (Python's `$` also matches before a final newline; `(?!\n)` closes that gap).
+NO_CONTROL = r"^[^\x00-\x1f\x7f]*$(?!\n)"
+#: A queue name: 1 to MAX_QUEUE_LENGTH characters, no control characters.
+Queue = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_QUEUE_LENGTH, pattern=NO_CONTROL)]
+#: An integer id: int64, bounds published so that no integer beyond them is described as valid.
+Integer = Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)]
+#: An integer written as a float (`59232.0` is the integer 59232 in JSON), within the exactly representable range.
+WholeNumber = Annotated[float, msgspec.Meta(ge=-(2.0**53), le=2.0**53, multiple_of=1)]
+
+
+def id_text(value: str | float) -> str:
+    """An id as queue names and payload lookups spell it: 59232.0 is "59232"."""
+    return str(int(value)) if isinstance(value, float) else str(value)
+
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _MISSING = re.compile(r"Object missing required field `([^`]+)`")
+_UNKNOWN = re.compile(r"Object contains unknown field `([^`]+)`")
 _AT = re.compile(r" - at `\$([^`]*)`$")
+#: msgspec's words for a failed pattern, in the user's words.
+_PATTERNS = {NO_CONTROL: "must not contain control characters"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,14 +70,17 @@ def decode(body: bytes, kind: Any, base: str = "") -> Any:
 def _field_of(error: str, base: str) -> str:
     at = _AT.search(error)
     path = at.group(1) if at else ""
-    missing = _MISSING.search(error)
-    if missing:
-        path = f"{path}.{missing.group(1)}"
+    named = _MISSING.search(error) or _UNKNOWN.search(error)
+    if named:
+        path = f"{path}.{named.group(1)}"
     return (base + path).lstrip(".")
 
 
 def _describe(error: str) -> str:
     message = _AT.sub("", error)
+    for pattern, words in _PATTERNS.items():
+        message = message.replace(f"Expected `str` matching regex {pattern!r}", words)
+    message = message.replace("Object contains unknown field", "unknown field")
     return message.replace("Object missing required field", "missing required field").replace("`", "'")
 
 

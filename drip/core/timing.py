@@ -43,7 +43,8 @@ def parse_timeframe(text: str) -> Timing:
     """'60 to 300', '60-300', '120', '1m to 5m', '0.05 to 0.1' (seconds unless s/m/h) → a spread.
 
     A unit written only after the second number applies to both ('1 to 5m' is
-    1 to 5 minutes). Raises ValueError with a message for the user.
+    1 to 5 minutes); the two ends may come in either order ('300 to 60' is 60 to 300:
+    a range typed by hand in a GoHighLevel workflow). Raises ValueError with a message for the user.
     """
     match = _TIMEFRAME.match(text)
     if not match:
@@ -55,9 +56,7 @@ def parse_timeframe(text: str) -> Timing:
         low_unit = high_unit
     low_ms = round(float(low) * _UNITS_MS[low_unit.lower()])
     high_ms = round(float(high) * _UNITS_MS[high_unit.lower()])
-    if low_ms > high_ms:
-        raise ValueError(f"TimeFrame {text!r} has its minimum above its maximum")
-    return Timing("spread", low_ms, high_ms)
+    return Timing("spread", min(low_ms, high_ms), max(low_ms, high_ms))
 
 
 def delay(seconds: float) -> Timing:
@@ -66,7 +65,7 @@ def delay(seconds: float) -> Timing:
     return Timing("delay", round(seconds * 1000)) if seconds else NOW
 
 
-def run_at(value: str | int | float) -> Timing:
+def run_at(value: str | float) -> Timing:
     """An absolute time: ISO-8601 (a zone-less time is UTC) or epoch seconds."""
     if isinstance(value, str):
         try:
@@ -101,10 +100,21 @@ def parse_rate(text: str) -> tuple[float, int]:
     return per_second, int(burst) if burst else max(1, round(amount if unit == "s" else per_second))
 
 
+def latest_run_at_ms(now_ms: int, horizon_s: int) -> int:
+    """The latest run_at accepted: DRIP_MAX_HORIZON after the start of the current UTC day (hour, minute or
+    second for horizons under two days, hours or minutes). A bound that holds still for a day lets
+    /openapi.json state it as a number that stays true while a client uses the description."""
+    step_ms = next((s for s in (86_400_000, 3_600_000, 60_000) if horizon_s * 1000 >= 2 * s), 1000)
+    return now_ms - now_ms % step_ms + horizon_s * 1000
+
+
 def check_horizon(timing: Timing, now_ms: int, horizon_s: int) -> None:
     """Refuse what reaches further than DRIP_MAX_HORIZON ahead (and milliseconds sent as seconds)."""
-    reach = timing.low - now_ms if timing.kind == "at" else timing.furthest_ms
-    if reach > horizon_s * 1000:
+    if timing.kind == "at":
+        beyond = timing.low > latest_run_at_ms(now_ms, horizon_s)
+    else:
+        beyond = timing.furthest_ms > horizon_s * 1000
+    if beyond:
         hint = " (milliseconds sent as seconds?)" if timing.kind == "at" and timing.low > now_ms * 100 else ""
         raise ValueError(f"more than {horizon_s} s ahead (DRIP_MAX_HORIZON){hint}")
 

@@ -28,6 +28,7 @@ from drip.core.errors import (
 from drip.core.settings import Settings
 from drip.intake import openapi
 from drip.intake.endpoints import Intake
+from drip.intake.refusals import RefusalLog
 from drip.intake.responses import Cancelled, Status, error_response, json_response
 from drip.store.connection import REDIS_DOWN
 from drip.store.intake import IntakeStore
@@ -41,7 +42,6 @@ class Admin:
 
     def __init__(self, intake: Intake) -> None:
         self.intake = intake
-        self._openapi: bytes | None = None
 
     async def healthz(self, request: Request) -> Response:
         return json_response(Status("ok"))
@@ -51,13 +51,15 @@ class Admin:
         return json_response(Status("ready"))
 
     async def openapi(self, request: Request) -> Response:
-        if self._openapi is None:
-            self._openapi = msgspec.json.encode(openapi.document(__version__))
-        return Response(self._openapi, media_type="application/json")
+        # Built for each request: run_at's latest valid value moves with the clock.
+        document = openapi.document(__version__, self.intake.settings)
+        return Response(msgspec.json.encode(document), media_type="application/json")
 
     async def cancel(self, request: Request) -> Response:
         """DELETE /messages/{id}: 200 when cancelled; 409 if cancelled or promoted already (within the
-        hour Redis remembers it); 404 if Redis knows no scheduled message of that id."""
+        hour Redis remembers it); 404 if Redis knows no scheduled message of that id. With authentication
+        on, it takes a bearer token: cancelling is a change, as enqueueing is."""
+        self.intake.auth.check_bearer(request.headers)
         message_id = message_uuid(request.path_params["id"])
         outcome, queue = await self.intake.store.cancel(message_id)
         if outcome is not Cancel.CANCELLED:
@@ -66,41 +68,56 @@ class Admin:
         return json_response(Cancelled(message_id, queue, "cancelled"))
 
 
-async def _invalid_input(request: Request, exc: InvalidInput) -> Response:
-    # After a 413 the connection is closed, so the rest of an oversized upload is not even read.
-    headers = {"Connection": "close"} if exc.status == 413 else None
-    return error_response(exc.status, exc.message, exc.field, headers)
+class Answers:
+    """Errors → JSON answers; each refusal logged once (drip.intake.refusals)."""
 
+    def __init__(self, refusals: RefusalLog) -> None:
+        self.refusals = refusals
 
-async def _not_found(request: Request, exc: NotFound) -> Response:
-    return error_response(404, str(exc))
+    def handlers(self) -> dict:
+        handlers: dict = {
+            InvalidInput: self.invalid_input, NotFound: self.not_found, Conflict: self.conflict,
+            Unauthorized: self.unauthorized, TooManyRequests: self.rate_limited,
+            HTTPException: self.http_error, Exception: self.unexpected,
+        }
+        handlers.update({cls: self.unavailable for cls in REDIS_DOWN})
+        return handlers
 
+    async def invalid_input(self, request: Request, exc: InvalidInput) -> Response:
+        # Meta does not retry a 4xx: a refused WhatsApp notification is lost unless someone looks.
+        level = "error" if request.url.path == "/hooks/whatsapp" else "warning"
+        self.refusals.refused(request, exc.status, exc.message, exc.field, level=level)
+        # After a 413 the connection is closed, so the rest of an oversized upload is not even read.
+        headers = {"Connection": "close"} if exc.status == 413 else None
+        return error_response(exc.status, exc.message, exc.field, headers)
 
-async def _conflict(request: Request, exc: Conflict) -> Response:
-    return error_response(409, str(exc))
+    async def not_found(self, request: Request, exc: NotFound) -> Response:
+        return error_response(404, str(exc))
 
+    async def conflict(self, request: Request, exc: Conflict) -> Response:
+        return error_response(409, str(exc))
 
-async def _unauthorized(request: Request, exc: Unauthorized) -> Response:
-    log.warning("request_refused", path=request.url.path, reason=str(exc))
-    return error_response(401, str(exc), headers={"WWW-Authenticate": "Bearer"})
+    async def unauthorized(self, request: Request, exc: Unauthorized) -> Response:
+        self.refusals.refused(request, 401, str(exc))
+        return error_response(401, str(exc), headers={"WWW-Authenticate": "Bearer"})
 
+    async def rate_limited(self, request: Request, exc: TooManyRequests) -> Response:
+        self.refusals.refused(request, 429, str(exc))
+        return error_response(429, str(exc), headers={"Retry-After": str(exc.retry_after_s)})
 
-async def _rate_limited(request: Request, exc: TooManyRequests) -> Response:
-    return error_response(429, str(exc), headers={"Retry-After": str(exc.retry_after_s)})
+    async def http_error(self, request: Request, exc: HTTPException) -> Response:
+        """Starlette's own refusals: an unknown path (404), a method the route lacks (405, with `Allow`)."""
+        if exc.status_code != 404:
+            self.refusals.refused(request, exc.status_code, str(exc.detail))
+        return error_response(exc.status_code, exc.detail, headers=exc.headers)
 
+    async def unavailable(self, request: Request, exc: Exception) -> Response:
+        log.warning("dependency_unavailable", path=request.url.path, error=str(exc))
+        return error_response(503, "Redis is unavailable: nothing was changed; retry later")
 
-async def _http_error(request: Request, exc: HTTPException) -> Response:
-    return error_response(exc.status_code, exc.detail)
-
-
-async def _unavailable(request: Request, exc: Exception) -> Response:
-    log.warning("dependency_unavailable", path=request.url.path, error=str(exc))
-    return error_response(503, "Redis is unavailable: nothing was changed; retry later")
-
-
-async def _unexpected(request: Request, exc: Exception) -> Response:
-    log.exception("request_failed", path=request.url.path)
-    return error_response(500, "internal error: nothing was stored; retry later")
+    async def unexpected(self, request: Request, exc: Exception) -> Response:
+        log.exception("request_failed", path=request.url.path)
+        return error_response(500, "internal error: nothing was stored; retry later")
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
@@ -117,24 +134,18 @@ def create_app(settings: Settings | None = None) -> Starlette:
         finally:
             await intake.store.close()
 
-    handlers: dict = {
-        InvalidInput: _invalid_input, NotFound: _not_found, Conflict: _conflict,
-        Unauthorized: _unauthorized, TooManyRequests: _rate_limited,
-        HTTPException: _http_error, Exception: _unexpected,
-    }
-    handlers.update({cls: _unavailable for cls in REDIS_DOWN})
     return Starlette(
+        # One route per path, so a 405's `Allow` lists every method the path has.
         routes=[
             Route("/enqueue", intake.enqueue, methods=["POST"]),
             Route("/api/enqueue-contact", intake.enqueue_contact, methods=["POST"]),
             Route("/webhook", intake.webhook, methods=["POST"]),
-            Route("/hooks/whatsapp", intake.whatsapp, methods=["POST"]),
-            Route("/hooks/whatsapp", intake.whatsapp_verify, methods=["GET"]),
+            Route("/hooks/whatsapp", intake.whatsapp_hook, methods=["GET", "POST"]),
             Route("/openapi.json", admin.openapi, methods=["GET"]),
             Route("/messages/{id}", admin.cancel, methods=["DELETE"]),
             Route("/healthz", admin.healthz, methods=["GET"]),
             Route("/readyz", admin.readyz, methods=["GET"]),
         ],
-        exception_handlers=handlers,
+        exception_handlers=Answers(RefusalLog()).handlers(),
         lifespan=lifespan,
     )

@@ -65,6 +65,15 @@ class Authenticator:
                                "or X-Drip-Signature: sha256=<HMAC of the body>")
         return None
 
+    def check_bearer(self, headers: Mapping[str, str]) -> None:
+        """A change without a body (a cancellation) takes a bearer token while authentication is on."""
+        if not self.enabled:
+            return
+        authorization = headers.get("authorization", "")
+        presented = authorization[7:].strip() if authorization[:7].lower() == "bearer " else None
+        if not self._token(presented):
+            raise Unauthorized("missing or wrong credentials: send Authorization: Bearer <a token of DRIP_API_TOKENS>")
+
     def after_body(self, headers: Mapping[str, str], body: bytes) -> str:
         """Check X-Drip-Signature over the raw body (prefixed with "<timestamp>." when timestamped)."""
         timestamp = headers.get("x-drip-timestamp")

@@ -70,10 +70,11 @@ class Intake:
         if wait_ms:
             raise TooManyRequests(max(1, math.ceil(wait_ms / 1000)))
 
-    async def _store(self, messages: list[Inbound]) -> list[Accepted]:
+    async def _store(self, messages: list[Inbound], field: str = "") -> list[Accepted]:
+        """Store the request's messages at once. More than DRIP_MAX_BATCH is a 400 naming the array (the
+        description's maxItems), not a 413: the body may be small, its count is what is refused."""
         if len(messages) > self.settings.max_batch:
-            raise InvalidInput(f"more than {self.settings.max_batch} messages in one request (DRIP_MAX_BATCH)", "",
-                               status=413)
+            raise InvalidInput(f"more than {self.settings.max_batch} messages in one request (DRIP_MAX_BATCH)", field)
         accepted = [accepted_json(a) for a in await self.store.enqueue(messages)] if messages else []
         for a in accepted:
             log.info("message_accepted", queue=a.queue, message_id=a.id, run_at=a.run_at, duplicate=a.duplicate)
@@ -90,8 +91,12 @@ class Intake:
         return json_response(stored[0], 202)
 
     async def webhook(self, request: Request) -> Response:
-        stored = await self._store(parse_webhook(await self._receive(request)))
+        stored = await self._store(parse_webhook(await self._receive(request)), "messages")
         return json_response(Queued(len(stored), [a.id for a in stored]), 202)
+
+    async def whatsapp_hook(self, request: Request) -> Response:
+        """/hooks/whatsapp: GET is Meta's handshake, POST its notifications."""
+        return await (self.whatsapp_verify(request) if request.method in ("GET", "HEAD") else self.whatsapp(request))
 
     async def whatsapp_verify(self, request: Request) -> Response:
         """GET /hooks/whatsapp: Meta's subscription handshake; echo hub.challenge for the right token."""
@@ -114,11 +119,5 @@ class Intake:
             raise Unauthorized("DRIP_WHATSAPP_APP_SECRET is not set: signed notifications cannot be checked")
         await self._limit(client_address(request))
         check_depth(body)
-        try:
-            messages = whatsapp.parse(body)
-        except InvalidInput as exc:
-            # Meta does not retry a 4xx: this notification is lost unless someone looks.
-            log.error("whatsapp_payload_refused", error=exc.message, field=exc.field, bytes=len(body))
-            raise
-        stored = await self._store(messages)
+        stored = await self._store(whatsapp.parse(body), "entry")
         return json_response(Queued(sum(not a.duplicate for a in stored), [a.id for a in stored]), 200)

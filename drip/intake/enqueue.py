@@ -3,26 +3,33 @@ payload and optional delay, run_at and dedup_id."""
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import msgspec
 
 from drip.core import timing as timing_rules
 from drip.core.errors import InvalidInput
-from drip.core.inbound import MAX_DEDUP_LENGTH, Rules, check_queue, decode
+from drip.core.inbound import MAX_DEDUP_LENGTH, Queue, Rules, decode
 from drip.core.messages import Inbound, new_id
 from drip.core.timing import NOW, Timing
 
+DedupId = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_DEDUP_LENGTH)]
 
-class EnqueueItem(msgspec.Struct):
-    """One message of POST /enqueue."""
 
-    queue: str
+class EnqueueItem(msgspec.Struct, forbid_unknown_fields=True):
+    """One message of POST /enqueue. Unknown fields are refused: a misspelt `dealy` must not run at once."""
+
+    queue: Queue
     payload: msgspec.Raw
-    delay: float | None = None
-    run_at: str | float | None = None
-    dedup_id: str | None = None
+    delay: Annotated[float, msgspec.Meta(ge=0)] | None = None
+    run_at: str | Annotated[float, msgspec.Meta(ge=0)] | None = None
+    dedup_id: DedupId | None = None
 
 
-EnqueueBody = EnqueueItem | list[EnqueueItem]
+#: `delay` and `run_at` exclude each other (checked in `_timing`): at least one of them is absent or null.
+#: msgspec keeps no extra schema on a union's members, so drip.intake.openapi writes it into EnqueueItem's.
+ONE_TIMING = {"anyOf": [{"properties": {"delay": {"type": "null"}}}, {"properties": {"run_at": {"type": "null"}}}]}
+EnqueueBody = EnqueueItem | Annotated[list[EnqueueItem], msgspec.Meta(min_length=1)]
 
 
 def _timing(item: EnqueueItem, now: int, rules: Rules, at: str) -> Timing:
@@ -46,15 +53,10 @@ def parse_enqueue(body: bytes, now: int, rules: Rules) -> tuple[list[Inbound], b
     """POST /enqueue: one object or an array of them. Returns the messages and whether it was an array."""
     decoded = decode(body, EnqueueBody)
     items = decoded if isinstance(decoded, list) else [decoded]
-    if not items:
-        raise InvalidInput("the array is empty: send at least one message", "")
     batch = isinstance(decoded, list)
     inbound = []
     for index, item in enumerate(items):
         at = f"[{index}]." if batch else ""
-        check_queue(item.queue, f"{at}queue")
-        if item.dedup_id is not None and not 0 < len(item.dedup_id) <= MAX_DEDUP_LENGTH:
-            raise InvalidInput(f"dedup_id must have 1 to {MAX_DEDUP_LENGTH} characters", f"{at}dedup_id")
         inbound.append(
             Inbound(
                 id=new_id(),

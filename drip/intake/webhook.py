@@ -3,38 +3,58 @@ per entry, queued by its sender (`from`, else `conversation_id`, else webhook:de
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import msgspec
 
-from drip.core.inbound import check_queue, decode
+from drip.core.inbound import (
+    MAX_QUEUE_LENGTH,
+    NO_CONTROL,
+    Integer,
+    WholeNumber,
+    decode,
+    id_text,
+)
 from drip.core.messages import Inbound, new_id
 
 #: Queue of a /webhook message that names neither `from` nor `conversation_id`.
 DEFAULT_WEBHOOK_QUEUE = "webhook:default"
 
+#: A sender as a queue name ("" means none was given).
+Sender = Annotated[str, msgspec.Meta(max_length=MAX_QUEUE_LENGTH, pattern=NO_CONTROL)] | Integer | WholeNumber | None
+
+
+class WebhookMessage(msgspec.Struct, rename={"sender": "from"}):
+    """What drip reads of an entry: who sent it. Every other field rides along in the payload."""
+
+    sender: Sender = None
+    conversation_id: Sender = None
+
 
 class WebhookBody(msgspec.Struct):
-    """The router batch format: {"messages": [...], "metadata": {...}}."""
+    """The router batch format: {"messages": [...], "metadata": {...}} (the checked shape)."""
+
+    messages: list[WebhookMessage]
+    metadata: msgspec.Raw = msgspec.field(default_factory=lambda: msgspec.Raw(b"null"))
+
+
+class _Entries(msgspec.Struct):
+    """The same body, each entry kept as its bytes for the payload."""
 
     messages: list[msgspec.Raw]
     metadata: msgspec.Raw = msgspec.field(default_factory=lambda: msgspec.Raw(b"null"))
 
 
-class _Routing(msgspec.Struct, rename={"sender": "from"}):
-    sender: str | int | None = None
-    conversation_id: str | int | None = None
-
-
 def parse_webhook(body: bytes) -> list[Inbound]:
     """One message per entry, queued by its sender (`from`, else `conversation_id`)."""
-    batch = decode(body, WebhookBody)
+    checked = decode(body, WebhookBody)
+    batch = msgspec.json.decode(body, type=_Entries)  # cannot fail where the checked decode passed
     inbound = []
-    for index, raw in enumerate(batch.messages):
-        at = f"messages[{index}]"
-        routing = decode(bytes(raw), _Routing, at)
+    for routing, raw in zip(checked.messages, batch.messages, strict=True):
         if routing.sender not in (None, ""):
-            queue = check_queue(str(routing.sender), f"{at}.from")
+            queue = id_text(routing.sender)
         elif routing.conversation_id not in (None, ""):
-            queue = check_queue(str(routing.conversation_id), f"{at}.conversation_id")
+            queue = id_text(routing.conversation_id)
         else:
             queue = DEFAULT_WEBHOOK_QUEUE
         payload = b'{"message":' + bytes(raw) + b',"metadata":' + bytes(batch.metadata) + b"}"

@@ -10,15 +10,20 @@ dedup_id, so a redelivery stores nothing new.
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import msgspec
 
 from drip.core.errors import InvalidInput
-from drip.core.inbound import check_queue, decode
+from drip.core.inbound import MAX_QUEUE_LENGTH, NO_CONTROL, decode
 from drip.core.messages import Inbound, new_id
+
+#: One half of a queue name `wa:<phone_number_id>:<wa_id>`: both halves fit MAX_QUEUE_LENGTH together.
+Part = Annotated[str, msgspec.Meta(max_length=(MAX_QUEUE_LENGTH - 4) // 2, pattern=NO_CONTROL)]
 
 
 class Metadata(msgspec.Struct):
-    phone_number_id: str
+    phone_number_id: Part
     display_phone_number: str | None = None
 
 
@@ -31,7 +36,7 @@ class Contact(msgspec.Struct):
 class MessageItem(msgspec.Struct, rename={"sender": "from"}):
     """One inbound message (text, image, ...); fields beyond these ride along untouched."""
 
-    sender: str
+    sender: Part
     id: str
 
 
@@ -40,18 +45,23 @@ class StatusItem(msgspec.Struct):
 
     id: str
     status: str
-    recipient_id: str
+    recipient_id: Part
 
 
 class Value(msgspec.Struct):
     metadata: Metadata | None = None
-    contacts: list[msgspec.Raw] = msgspec.field(default_factory=list)
-    messages: list[msgspec.Raw] = msgspec.field(default_factory=list)
-    statuses: list[msgspec.Raw] = msgspec.field(default_factory=list)
+    contacts: list[Contact] = msgspec.field(default_factory=list)
+    messages: list[MessageItem] = msgspec.field(default_factory=list)
+    statuses: list[StatusItem] = msgspec.field(default_factory=list)
+
+
+#: A change that carries messages or statuses names its number (checked in `parse`); other fields need not.
+WITH_METADATA = {"anyOf": [{"required": ["metadata"], "properties": {"metadata": {"type": "object"}}},
+                           {"properties": {"messages": {"maxItems": 0}, "statuses": {"maxItems": 0}}}]}
 
 
 class Change(msgspec.Struct):
-    value: Value
+    value: Annotated[Value, msgspec.Meta(extra_json_schema=WITH_METADATA)]
     field: str | None = None
 
 
@@ -61,10 +71,30 @@ class Entry(msgspec.Struct):
 
 
 class Notification(msgspec.Struct):
-    """The body Meta POSTs to the webhook."""
+    """The body Meta POSTs to the webhook (the checked shape)."""
 
     entry: list[Entry]
     object: str | None = None
+
+
+class _RawValue(msgspec.Struct):
+    """A change's value with each item kept as its bytes, for the payloads."""
+
+    contacts: list[msgspec.Raw] = msgspec.field(default_factory=list)
+    messages: list[msgspec.Raw] = msgspec.field(default_factory=list)
+    statuses: list[msgspec.Raw] = msgspec.field(default_factory=list)
+
+
+class _RawChange(msgspec.Struct):
+    value: _RawValue
+
+
+class _RawEntry(msgspec.Struct):
+    changes: list[_RawChange]
+
+
+class _RawNotification(msgspec.Struct):
+    entry: list[_RawEntry]
 
 
 def queue_of(phone_number_id: str, wa_id: str) -> str:
@@ -74,31 +104,26 @@ def queue_of(phone_number_id: str, wa_id: str) -> str:
 def parse(body: bytes) -> list[Inbound]:
     """Every message and status of a notification, as messages to store (none for other fields)."""
     note = decode(body, Notification)
+    raw_note = msgspec.json.decode(body, type=_RawNotification)  # cannot fail where the checked decode passed
     inbound = []
-    for e, entry in enumerate(note.entry):
-        for c, change in enumerate(entry.changes):
-            at = f"entry[{e}].changes[{c}].value"
-            value = change.value
+    for e, (entry, raw_entry) in enumerate(zip(note.entry, raw_note.entry, strict=True)):
+        for c, (change, raw_change) in enumerate(zip(entry.changes, raw_entry.changes, strict=True)):
+            value, raw = change.value, raw_change.value
             if not (value.messages or value.statuses):
                 continue  # another field (e.g. account updates): nothing to handle
             if value.metadata is None:
-                raise InvalidInput("missing required field 'metadata'", f"{at}.metadata")
+                raise InvalidInput("missing required field 'metadata'", f"entry[{e}].changes[{c}].value.metadata")
             phone = value.metadata.phone_number_id
-            profiles = {decode(bytes(raw), Contact, f"{at}.contacts[{i}]").wa_id: bytes(raw)
-                        for i, raw in enumerate(value.contacts)}
+            profiles = {contact.wa_id: bytes(r) for contact, r in zip(value.contacts, raw.contacts, strict=True)}
             metadata = msgspec.json.encode(value.metadata)
-            for i, raw in enumerate(value.messages):
-                item = decode(bytes(raw), MessageItem, f"{at}.messages[{i}]")
-                queue = check_queue(queue_of(phone, item.sender), f"{at}.messages[{i}].from")
+            for item, r in zip(value.messages, raw.messages, strict=True):
                 contact = profiles.get(item.sender)
-                payload = (b'{"type":"message","message":' + bytes(raw) + b',"contact":'
-                           + (contact or b"null")
+                payload = (b'{"type":"message","message":' + bytes(r) + b',"contact":' + (contact or b"null")
                            + b',"metadata":' + metadata + b"}")
-                inbound.append(Inbound(id=new_id(), queue=queue, payload=payload, dedup_id=f"wamid:{item.id}"))
-            for i, raw in enumerate(value.statuses):
-                item = decode(bytes(raw), StatusItem, f"{at}.statuses[{i}]")
-                queue = check_queue(queue_of(phone, item.recipient_id), f"{at}.statuses[{i}].recipient_id")
-                payload = b'{"type":"status","status":' + bytes(raw) + b',"metadata":' + metadata + b"}"
-                inbound.append(Inbound(id=new_id(), queue=queue, payload=payload,
+                inbound.append(Inbound(id=new_id(), queue=queue_of(phone, item.sender), payload=payload,
+                                       dedup_id=f"wamid:{item.id}"))
+            for item, r in zip(value.statuses, raw.statuses, strict=True):
+                payload = b'{"type":"status","status":' + bytes(r) + b',"metadata":' + metadata + b"}"
+                inbound.append(Inbound(id=new_id(), queue=queue_of(phone, item.recipient_id), payload=payload,
                                        dedup_id=f"wamid:{item.id}:{item.status}"))
     return inbound

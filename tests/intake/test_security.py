@@ -122,7 +122,8 @@ async def test_whatsapp_notification_without_messages_or_statuses_is_200_and_sto
 
 @pytest.mark.parametrize(("body", "field"), [
     (b'{"object": "whatsapp_business_account"}', "entry"),
-    (b'{"entry": [{"changes": [{"value": {"messages": [{"id": "w"}]}}]}]}', "entry[0].changes[0].value.metadata"),
+    (b'{"entry": [{"changes": [{"value": {"messages": [{"from": "1", "id": "w"}]}}]}]}',
+     "entry[0].changes[0].value.metadata"),
     (json.dumps({"entry": [{"changes": [{"value": {"metadata": {"phone_number_id": "1"},
                                                    "messages": [{"id": "w"}]}}]}]}).encode(),
      "entry[0].changes[0].value.messages[0].from"),
@@ -232,12 +233,14 @@ async def test_json_nested_too_deep_is_refused(settings, r):
     assert r.xlen(Keys(settings.prefix).stream("q")) == 0
 
 
-async def test_too_many_messages_in_one_request_is_413(settings, r):
-    """More than DRIP_MAX_BATCH messages in one request → 413, nothing stored."""
+async def test_too_many_messages_in_one_request_is_400_naming_the_array(settings, r):
+    """More than DRIP_MAX_BATCH messages in one request → 400 naming the array (maxItems), nothing stored."""
     s = settings.model_copy(update={"max_batch": 10})
     async for client in client_for(s):
         answer = await client.post("/enqueue", json=[{"queue": "q", "payload": i} for i in range(11)])
-    assert answer.status_code == 413
+        webhook = await client.post("/webhook", json={"messages": [{"from": "q"}] * 11})
+    assert (answer.status_code, answer.json().get("field", "")) == (400, "")
+    assert (webhook.status_code, webhook.json()["field"]) == (400, "messages")
     assert r.xlen(Keys(settings.prefix).stream("q")) == 0
 
 
@@ -256,9 +259,71 @@ async def test_openapi_describes_every_endpoint_from_the_validating_types(settin
                                       "/messages/{id}", "/healthz", "/readyz", "/openapi.json"}
     schemas = document["components"]["schemas"]
     (_, components) = msgspec.json.schema_components([EnqueueItem], ref_template="#/components/schemas/{name}")
-    assert schemas["EnqueueItem"] == components["EnqueueItem"]
+    for name in ("queue", "payload", "dedup_id"):
+        assert schemas["EnqueueItem"]["properties"][name] == components["EnqueueItem"]["properties"][name]
     assert set(schemas["EnqueueItem"]["required"]) == {"queue", "payload"}
+    assert schemas["EnqueueItem"]["additionalProperties"] is False
     assert "429" in document["paths"]["/enqueue"]["post"]["responses"]
+
+
+async def test_openapi_writes_in_the_bounds_of_the_settings(settings):
+    """DRIP_MAX_BATCH and DRIP_MAX_HORIZON appear as maxItems and maximum where the checks apply them."""
+    s = settings.model_copy(update={"max_batch": 7, "max_horizon": 3600})
+    async for client in client_for(s):
+        document = (await client.get("/openapi.json")).json()
+    body = document["paths"]["/enqueue"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert [b["maxItems"] for b in body["anyOf"] if b.get("type") == "array"] == [7]
+    schemas = document["components"]["schemas"]
+    assert schemas["WebhookBody"]["properties"]["messages"]["maxItems"] == 7
+    delay = schemas["EnqueueItem"]["properties"]["delay"]["anyOf"]
+    assert [b["maximum"] for b in delay if b.get("type") == "number"] == [3600]
+
+
+async def test_openapi_declares_security_only_when_authentication_is_on(settings):
+    """With auth off nothing is declared; with DRIP_API_TOKENS the webhooks and cancellation take a bearer token."""
+    async for client in client_for(settings):
+        open_document = (await client.get("/openapi.json")).json()
+    assert open_document["components"]["securitySchemes"] == {}
+    assert all(op.get("security") == [] for path in open_document["paths"].values() for op in path.values())
+    async for client in client_for(settings.model_copy(update={"api_tokens": TOKEN})):
+        document = (await client.get("/openapi.json")).json()
+    paths = document["paths"]
+    assert paths["/enqueue"]["post"]["security"] == [{"bearer": []}]
+    assert paths["/messages/{id}"]["delete"]["security"] == [{"bearer": []}]
+    assert paths["/hooks/whatsapp"]["post"]["security"] == []  # no DRIP_WHATSAPP_APP_SECRET: not checked
+    assert "401" in paths["/enqueue"]["post"]["responses"]
+    assert "401" not in open_document["paths"]["/enqueue"]["post"]["responses"]
+
+
+async def test_cancelling_takes_a_bearer_token_when_authentication_is_on(settings):
+    """DELETE /messages/{id} without a token is 401 once DRIP_API_TOKENS is set; with one it is answered."""
+    missing = "/messages/00000000-0000-7000-8000-000000000000"
+    async for client in client_for(settings.model_copy(update={"api_tokens": TOKEN})):
+        assert (await client.delete(missing)).status_code == 401
+        answer = await client.delete(missing, headers={"authorization": f"Bearer {TOKEN}"})
+    assert answer.status_code == 404
+
+
+@pytest.mark.parametrize(("method", "path", "allow"), [
+    ("TRACE", "/enqueue", "POST"), ("PUT", "/hooks/whatsapp", "GET, HEAD, POST"), ("POST", "/healthz", "GET, HEAD"),
+    ("GET", "/messages/x", "DELETE"),
+])
+async def test_a_method_the_path_lacks_is_405_with_allow(settings, method, path, allow):
+    """405 answers carry `Allow` with every method of the path (RFC 9110)."""
+    async for client in client_for(settings):
+        answer = await client.request(method, path)
+    assert answer.status_code == 405
+    assert set(answer.headers["allow"].split(", ")) == set(allow.split(", "))
+
+
+async def test_enqueue_refuses_an_unknown_field_naming_it(settings, r):
+    """A misspelt field (`dealy`) is 400 naming it, and nothing is stored: it must not run at once."""
+    async for client in client_for(settings):
+        answer = await client.post("/enqueue", json={"queue": "q", "payload": 1, "dealy": 60})
+        array = await client.post("/enqueue", json=[{"queue": "q", "payload": 1}, {"queue": "q", "payload": 1, "x": 1}])
+    assert (answer.status_code, answer.json()["field"]) == (400, "dealy")
+    assert (array.status_code, array.json()["field"]) == (400, "[1].x")
+    assert r.xlen(Keys(settings.prefix).stream("q")) == 0
 
 
 async def test_no_log_line_carries_a_secret_or_a_payload(settings):
