@@ -25,7 +25,7 @@ def clean_env(**extra: str) -> dict[str, str]:
 
 def drip(*args: str, env: dict[str, str], cwd=None) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "drip", *args], env=env, cwd=cwd, capture_output=True, text=True,
-                          timeout=60)
+                          check=False, timeout=60)
 
 
 def subcommands(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()):
@@ -55,7 +55,7 @@ def test_a_closed_pipe_is_no_traceback():
     os.close(read)
     try:
         done = subprocess.run([sys.executable, "-m", "drip", "config"], env=clean_env(), stdout=write,
-                              stderr=subprocess.PIPE, text=True, timeout=60)
+                              stderr=subprocess.PIPE, text=True, timeout=60, check=False)
     finally:
         os.close(write)
     assert "Traceback" not in done.stderr and done.stderr == ""
