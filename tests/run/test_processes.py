@@ -211,18 +211,19 @@ def test_root_is_where_tests_expect(tmp_path):
 
 
 def test_supervisord_conf_runs_the_three_programs(settings, tmp_path):
-    """supervisord with the shipped config runs web, supervisor and worker; a contact is handled; SIGTERM stops all."""
+    """supervisord with the shipped config, unchanged, from the venv (DRIP_BIN, DRIP_HOST, DRIP_PORT as README
+    says, no venv on PATH): web, supervisor and worker run, a contact is handled; SIGTERM stops all."""
     port = free_port()
-    conf = (ROOT / "supervisord.conf").read_text()
-    conf = conf.replace("--port 8000", f"--port {port}").replace("/tmp/drip-supervisord", str(tmp_path / "sd"))
-    (tmp_path / "supervisord.conf").write_text(conf)
-    env = drip_env(settings, DRIP_HANDLER="", PATH=f"{os.path.dirname(sys.executable)}:{os.environ['PATH']}")
+    venv_bin = os.path.dirname(sys.executable)
+    env = drip_env(settings, DRIP_HANDLER="", DRIP_BIN=os.path.join(venv_bin, "drip"), DRIP_HOST="127.0.0.1",
+                   DRIP_PORT=str(port), PATH=os.pathsep.join(p for p in os.environ["PATH"].split(os.pathsep)
+                                                             if p != venv_bin))
     log = open(tmp_path / "supervisord.log", "ab")
-    sd = subprocess.Popen([os.path.join(os.path.dirname(sys.executable), "supervisord"), "-c",
-                           str(tmp_path / "supervisord.conf")], env=env, stdout=log, stderr=subprocess.STDOUT)
+    sd = subprocess.Popen([os.path.join(venv_bin, "supervisord"), "-c", str(ROOT / "supervisord.conf")], env=env,
+                          cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT)
     try:
         url = f"http://127.0.0.1:{port}"
-        wait_for(lambda: _answers(url), 60, "the web program")
+        wait_for(lambda: _answers(url), 60, lambda: f"the web program; supervisord said {_tail(tmp_path)}")
         check_seed_contact(url, settings.database_url)
         programs = descendants(sd.pid)
         sd.send_signal(signal.SIGTERM)
@@ -235,3 +236,7 @@ def test_supervisord_conf_runs_the_three_programs(settings, tmp_path):
         for pid in leftovers:
             if alive(pid):
                 os.kill(pid, signal.SIGKILL)
+
+
+def _tail(folder) -> str:
+    return (folder / "supervisord.log").read_text()[-2000:]
