@@ -240,3 +240,8 @@ def write_local_env(values: dict[str, str], note: str) -> Path:
     LOCAL_ENV.parent.mkdir(parents=True, exist_ok=True)
     LOCAL_ENV.write_text(f"# {note}\n" + "".join(f"{name}={value}\n" for name, value in values.items()))
     return LOCAL_ENV
+
+
+def remove_local_env() -> None:
+    """Remove ./.drip/env (drip dev, when it stops: its servers stop with it)."""
+    LOCAL_ENV.unlink(missing_ok=True)

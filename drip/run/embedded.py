@@ -47,6 +47,9 @@ def start_valkey(folder: Path) -> tuple[str, subprocess.Popen]:
             "--save", "", "--appendonly", "yes", "--daemonize", "no", "--logfile", "valkey.log",
         ],
         stdout=subprocess.DEVNULL,
+        # Its own session, so a Ctrl-C in the terminal does not reach it: drip dev stops it last, after
+        # every process that uses it (PostgreSQL's pg_ctl detaches the same way).
+        start_new_session=True,
     )
     url = f"redis://127.0.0.1:{port}/0"
     client = redis_client(url, timeout_s=0.5)
