@@ -96,14 +96,17 @@ GRACE_S = 10
 
 def ctrl_c_and_check_nothing_is_left(dev: subprocess.Popen, log_path) -> None:
     """Ctrl-C reaches the whole foreground process group; drip dev must stop everything it started, within the
-    shutdown grace (+5 s), and no process may log a `critical` line on the way (a server gone before its users)."""
+    shutdown grace (+5 s), and no process may log a `critical` line on the way (a server gone before its users),
+    nor die of it with a traceback."""
     children = descendants(dev.pid)
     assert children, "drip dev started no processes"
     os.killpg(dev.pid, signal.SIGINT)
     assert dev.wait(GRACE_S + 5) == 0
     wait_for(lambda: not any(alive(p) for p in children), 30, "every child of drip dev to exit")
-    critical = [line for line in log_path.read_text().splitlines() if "critical" in line.lower()]
+    text = log_path.read_text()
+    critical = [line for line in text.splitlines() if "critical" in line.lower()]
     assert not critical, critical[:3]
+    assert "Traceback" not in text, "a process died of the Ctrl-C instead of stopping"
 
 
 def dev_env(settings, **extra: str) -> dict[str, str]:
