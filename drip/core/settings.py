@@ -1,7 +1,9 @@
 """Every DRIP_* setting, typed, with safe local defaults.
 
-This is the only module that reads the environment; everything else receives a
-`Settings` object, so a test or a child process can run with its own values.
+This is the only module that reads the environment (and ./.drip/env, where
+`drip dev` leaves its embedded servers' URLs for the commands run beside it);
+everything else receives a `Settings` object, so a test or a child process can
+run with its own values.
 """
 
 from __future__ import annotations
