@@ -26,11 +26,13 @@ def cmd_status(args: argparse.Namespace) -> int:
     s = store(settings)
     if args.watch is None:
         return _show_status(settings, s, args.json)
-    # --watch: redraw until Ctrl-C; on a terminal the screen is cleared first, in a pipe the views follow each other.
+    # --watch: redraw until Ctrl-C; on a terminal the screen is cleared first, in a pipe the views follow each
+    # other (with --json, one JSON document per line).
     clear = "\033[H\033[J" if sys.stdout.isatty() else ""
     try:
         while True:
-            print(f"{clear}every {args.watch:g} s   {iso(now_ms())}", flush=not args.json)
+            if not args.json:
+                print(f"{clear}every {args.watch:g} s   {iso(now_ms())}")
             _show_status(settings, s, args.json)
             sys.stdout.flush()
             time.sleep(max(args.watch, 0.1))
