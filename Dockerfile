@@ -7,7 +7,10 @@ ENV PYTHONUNBUFFERED=1 \
     DRIP_LOG_FORMAT=json \
     DRIP_REQUIRE_AUTH=true \
     DRIP_REDIS_URL=redis://redis:6379/0 \
-    DRIP_DATABASE_URL=postgresql://postgres@postgres:5432/drip
+    DRIP_DATABASE_URL=postgresql://postgres@postgres:5432/drip \
+    DRIP_BIN=/usr/local/bin/drip \
+    DRIP_HOST=0.0.0.0 \
+    DRIP_PORT=8000
 
 WORKDIR /app
 COPY pyproject.toml README.md supervisord.conf ./

@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import msgspec
+from tqdm import tqdm
 
-from drip.cli.common import load_settings, store
+from drip.cli.common import add_command, load_settings, store
 from drip.core.errors import NotFound
 from drip.core.messages import iso
 from drip.core.redact import redact_json
-from drip.store.dead import CHUNK, DeadLetter, DeadLetters
+from drip.store.dead import DeadLetter, DeadLetters
+
+#: Replays and purges of more letters than this show a progress bar (on a terminal).
+BAR_FROM = 200
 
 
 def _dead() -> DeadLetters:
@@ -56,40 +62,50 @@ def cmd_dead_show(args: argparse.Namespace) -> int:
     return 0
 
 
+@contextmanager
+def _progress_bar(total: int, what: str) -> Iterator[Callable[[int], None]]:
+    """A progress callback (count done so far) drawing a bar on stderr for more than BAR_FROM letters; tqdm's
+    disable=None leaves it off when stderr is not a terminal, so logs and pipes get no bar characters."""
+    with tqdm(total=total, desc=what, unit=" letters", file=sys.stderr, disable=None if total > BAR_FROM else True,
+              leave=False) as bar:
+        yield lambda done: bar.update(done - bar.n)
+
+
 def cmd_dead_replay(args: argparse.Namespace) -> int:
     dead = _dead()
     letters = _chosen_letters(dead, args)
-    total = len(letters)
-
-    def progress(done: int) -> None:
-        if total > CHUNK:
-            print(f"replayed {done}/{total}", file=sys.stderr, flush=True)
-
-    done = dead.replay(letters, to_head=not args.tail, progress=progress)
+    with _progress_bar(len(letters), "replaying") as progress:
+        done = dead.replay(letters, to_head=not args.tail, progress=progress)
     print(f"replayed {done} message{'s' * (done != 1)} to the {'tail' if args.tail else 'head'} of their queue")
     return 0
 
 
 def cmd_dead_purge(args: argparse.Namespace) -> int:
     dead = _dead()
-    purged = dead.purge(_chosen_letters(dead, args))
+    letters = _chosen_letters(dead, args)
+    with _progress_bar(len(letters), "purging") as progress:
+        purged = dead.purge(letters, progress=progress)
     print(f"purged {purged} dead letter{'s' * (purged != 1)}")
     return 0
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("dead", help="dead letters: list, show, replay, purge")
+    p = add_command(sub, "dead", "dead letters: list, show, replay, purge", "drip dead list --queue orders",
+                    "A dead letter is a message whose last attempt failed; it waits here until replayed or purged.")
     dead_sub = p.add_subparsers(dest="dead_command", required=True, metavar="TASK")
-    d = dead_sub.add_parser("list", help="list dead letters")
+    d = add_command(dead_sub, "list", "list dead letters", "drip dead list --json")
     d.add_argument("--queue", help="only this queue's")
     d.add_argument("--json", action="store_true", help="print JSON for scripts")
     d.set_defaults(func=cmd_dead_list)
-    d = dead_sub.add_parser("show", help="show one dead letter, payload included")
-    d.add_argument("id")
+    d = add_command(dead_sub, "show", "show one dead letter, payload included (credentials masked)",
+                    "drip dead show 0193a5f2-7c1e-7b3a-9f00-2d1c3b4a5e6f")
+    d.add_argument("id", help="the dead letter's message id (see drip dead list)")
     d.set_defaults(func=cmd_dead_show)
-    for name, func, what in (("replay", cmd_dead_replay, "put dead letters back into their queue"),
-                             ("purge", cmd_dead_purge, "delete dead letters for good")):
-        d = dead_sub.add_parser(name, help=what)
+    for name, func, what, example in (
+            ("replay", cmd_dead_replay, "put dead letters back into their queue", "drip dead replay --queue orders"),
+            ("purge", cmd_dead_purge, "delete dead letters for good", "drip dead purge --all")):
+        d = add_command(dead_sub, name, what, example,
+                        f"Name one letter by id, or --queue Q, or --all; more than {BAR_FROM} show a progress bar.")
         choice = d.add_mutually_exclusive_group(required=True)
         choice.add_argument("id", nargs="?", help="one dead letter's message id")
         choice.add_argument("--queue", help="every dead letter of this queue")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from datetime import datetime
 
-from drip.cli.common import load_settings
+from drip.cli.common import add_command, load_settings
 from drip.core.errors import DripError
 from drip.core.keys import Keys
 from drip.core.messages import now_ms
@@ -32,7 +32,9 @@ def cmd_clock(args: argparse.Namespace) -> int:
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("clock", help="move the clock business hours are judged by (rehearsals)")
+    p = add_command(sub, "clock", "move the clock business hours are judged by (rehearsals)",
+                    "drip clock --at 2026-11-27T19:59:50-06:00",
+                    "Only GoHighLevel's business hours see the moved clock; drip clock --reset ends the rehearsal.")
     clock = p.add_mutually_exclusive_group(required=True)
     clock.add_argument("--at", help="judge business hours as if it were this ISO-8601 time (with offset)")
     clock.add_argument("--reset", action="store_true", help="back to the wall clock")

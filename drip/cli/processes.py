@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import threading
 
-from drip.cli.common import load_settings, store
+from drip.cli.common import add_command, load_settings, store
 from drip.core import logs
 
 
@@ -14,7 +14,7 @@ def cmd_web(args: argparse.Namespace) -> int:
 
     settings = load_settings(web_processes=args.processes)
     logs.setup(settings.log_level, settings.log_format, process="web")
-    return serve.run(settings, args.host, args.port)
+    return serve.run(settings, args.host or settings.host, args.port or settings.port)
 
 
 def cmd_supervisor(args: argparse.Namespace) -> int:
@@ -46,30 +46,36 @@ def cmd_worker(args: argparse.Namespace) -> int:
 def cmd_dev(args: argparse.Namespace) -> int:
     from drip.run import dev
 
-    settings = load_settings()
+    settings = load_settings(local=False)  # drip dev writes .drip/env; an old one must not steer it
     logs.setup(settings.log_level, settings.log_format, process="dev")
-    return dev.run(args.host, args.port, force_embedded=args.embedded)
+    return dev.run(args.host or settings.host, args.port or settings.port, force_embedded=args.embedded)
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
     def http_options(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-        p.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
+        p.add_argument("--host", help="address to listen on (default DRIP_HOST, 127.0.0.1)")
+        p.add_argument("--port", type=int, help="port to listen on (default DRIP_PORT, 8000)")
 
-    p = sub.add_parser("web", help="run the webhook (Starlette under uvicorn)")
+    p = add_command(sub, "web", "run the webhook (Starlette under uvicorn)", "drip web --host 0.0.0.0 --port 8000 -p 2",
+                    "It answers 202 once a message is stored in Redis; Redis is all it talks to.")
     http_options(p)
     p.add_argument("--processes", "-p", type=int, help="processes answering on the port (default DRIP_WEB_PROCESSES)")
     p.set_defaults(func=cmd_web)
 
-    p = sub.add_parser("supervisor", help="run the supervisor (leader election, grants, history recorder)")
+    p = add_command(sub, "supervisor", "run the supervisor (leader election, grants, history recorder)",
+                    "drip supervisor", "Run one or more; one leads, the others stand by.")
     p.set_defaults(func=cmd_supervisor)
 
-    p = sub.add_parser("worker", help="run the worker pool (DRIP_PROCESSES x DRIP_THREADS)")
+    p = add_command(sub, "worker", "run the worker pool (DRIP_PROCESSES x DRIP_THREADS)", "drip worker -p 4 -t 8",
+                    "A worker process that dies is replaced.")
     p.add_argument("--processes", "-p", type=int, help="worker processes (default DRIP_PROCESSES)")
     p.add_argument("--threads", "-t", type=int, help="threads per process (default DRIP_THREADS)")
     p.set_defaults(func=cmd_worker)
 
-    p = sub.add_parser("dev", help="run everything locally: db upgrade, web, supervisor, worker")
+    p = add_command(sub, "dev", "run everything locally: db upgrade, web, supervisor, worker", "drip dev --embedded",
+                    "Starts embedded Redis and PostgreSQL where none answer (or with --embedded) and writes their "
+                    "addresses to .drip/env, which every drip command started in this folder then uses. "
+                    "A process that dies is replaced; Ctrl-C stops them all.")
     http_options(p)
     p.add_argument("--embedded", action="store_true", help="always use embedded Redis and PostgreSQL servers")
     p.set_defaults(func=cmd_dev)

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import sys
+import time
 
 import msgspec
 
-from drip.cli.common import load_settings, store
+from drip.cli.common import add_command, load_settings, store
 from drip.core import logs
 from drip.core.errors import Conflict, DripError
-from drip.core.messages import iso
+from drip.core.messages import iso, now_ms
+from drip.core.settings import Settings
 from drip.db import queries
 from drip.store import status
 from drip.store.queues import Cancel, message_uuid, refusal
@@ -21,12 +24,29 @@ log = logs.get("drip.cli")
 def cmd_status(args: argparse.Namespace) -> int:
     settings = load_settings()
     s = store(settings)
+    if args.watch is None:
+        return _show_status(settings, s, args.json)
+    # --watch: redraw until Ctrl-C; on a terminal the screen is cleared first, in a pipe the views follow each
+    # other (with --json, one JSON document per line).
+    clear = "\033[H\033[J" if sys.stdout.isatty() else ""
+    try:
+        while True:
+            if not args.json:
+                print(f"{clear}every {args.watch:g} s   {iso(now_ms())}")
+            _show_status(settings, s, args.json)
+            sys.stdout.flush()
+            time.sleep(max(args.watch, 0.1))
+    except KeyboardInterrupt:
+        return 0
+
+
+def _show_status(settings: Settings, s: Store, as_json: bool) -> int:
     overview = status.overview(s.client, s.keys)
     try:
         overview["lateness"] = queries.lateness(settings.database_url)
     except DripError:
         overview["lateness"] = None  # history unreachable: Redis's view stands alone
-    if args.json:
+    if as_json:
         print(msgspec.json.encode(overview).decode())
         return 0
     print(
@@ -100,17 +120,22 @@ def cmd_cancel(args: argparse.Namespace) -> int:
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("pause", help="stop handing out a queue's messages")
-    p.add_argument("queue")
+    p = add_command(sub, "pause", "stop handing out a queue's messages", "drip pause location:456:workflow:humanizer",
+                    "Messages keep arriving; none is handed to a worker until drip resume.")
+    p.add_argument("queue", help="the queue's name")
     p.set_defaults(func=cmd_pause)
-    p = sub.add_parser("resume", help="hand out a paused queue's messages again")
-    p.add_argument("queue")
+    p = add_command(sub, "resume", "hand out a paused queue's messages again", "drip resume location:456:workflow:humanizer")
+    p.add_argument("queue", help="the queue's name")
     p.set_defaults(func=cmd_resume)
 
-    p = sub.add_parser("cancel", help="cancel a scheduled message by id")
+    p = add_command(sub, "cancel", "cancel a scheduled message by id", "drip cancel 0193a5f2-7c1e-7b3a-9f00-2d1c3b4a5e6f",
+                    "Only a message still scheduled (not yet due) can be cancelled.")
     p.add_argument("id", help="the message id that enqueue answered")
     p.set_defaults(func=cmd_cancel)
 
-    p = sub.add_parser("status", help="show queues, leases and workers")
+    p = add_command(sub, "status", "show queues, leases and workers", "drip status --watch 2",
+                    "Leader, workers, slots, and per queue: ready, in flight, scheduled, next run_at, lease holder.")
     p.add_argument("--json", action="store_true", help="print JSON for scripts")
+    p.add_argument("--watch", nargs="?", type=float, const=2.0, metavar="SECONDS",
+                   help="redraw every SECONDS (default 2) until Ctrl-C")
     p.set_defaults(func=cmd_status)

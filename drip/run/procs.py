@@ -13,12 +13,19 @@ import time
 from collections.abc import Iterable, Mapping
 
 _PR_SET_PDEATHSIG = 1
+_SIG_IGN = 1  # the C library's SIG_IGN, for signal(2) called before exec
 
 
 def _die_with_parent() -> None:
-    """In the child, before exec: get SIGTERM if the parent dies, even by SIGKILL (Linux only)."""
+    """In the child, before exec: get SIGTERM if the parent dies, even by SIGKILL (Linux only); and ignore
+    SIGINT until the child installs its own handler. A terminal's Ctrl-C reaches the whole process group: a
+    child still importing would die of it with a KeyboardInterrupt traceback, while its parent is about to
+    stop it in order with SIGTERM anyway."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.signal.argtypes = [ctypes.c_int, ctypes.c_void_p]
+    libc.signal(signal.SIGINT, _SIG_IGN)
     if sys.platform.startswith("linux"):
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def python_module(*args: str) -> list[str]:

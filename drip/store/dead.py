@@ -94,7 +94,7 @@ class DeadLetters:
                 progress(done)
         return done
 
-    def purge(self, letters: Iterable[DeadLetter]) -> int:
+    def purge(self, letters: Iterable[DeadLetter], *, progress: Callable[[int], None] = lambda n: None) -> int:
         """Delete dead letters for good (their history rows stay 'dead')."""
         by_shard: dict[int, list[str]] = defaultdict(list)
         for d in letters:
@@ -105,4 +105,5 @@ class DeadLetters:
                 purged += self.scripts.run(
                     "purge", [self.keys.dead(shard), self.keys.dead_index(shard)], ids[start : start + CHUNK]
                 )
+                progress(purged)
         return purged

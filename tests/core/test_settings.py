@@ -157,3 +157,34 @@ def test_cli_prints_a_config_error_as_one_line_and_exits_1():
     assert "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
     assert result.stdout == ""
+
+
+def test_unknown_drip_names_come_with_the_closest_setting(monkeypatch):
+    """A misspelt DRIP_* name is reported with the nearest setting; the tests' and supervisord's names are not."""
+    monkeypatch.setenv("DRIP_MAXATTEMPTS", "3")
+    monkeypatch.setenv("DRIP_LOGLEVEL", "debug")
+    monkeypatch.setenv("DRIP_ZZZ", "1")
+    monkeypatch.setenv("DRIP_TEST_REDIS_URL", "redis://x")
+    monkeypatch.setenv("DRIP_BIN", "/usr/local/bin/drip")
+    assert config.unknown_names() == [("DRIP_LOGLEVEL", "DRIP_LOG_LEVEL"), ("DRIP_MAXATTEMPTS", "DRIP_MAX_ATTEMPTS"),
+                                      ("DRIP_ZZZ", None)]
+
+
+@pytest.mark.parametrize("url", ["postgresql://u@h:5432/d", "postgres://h/d", "dbname=d host=127.0.0.1 port=5432"])
+def test_database_urls_and_libpq_strings_are_accepted(monkeypatch, url):
+    """DRIP_DATABASE_URL takes a postgresql:// URL or libpq's key=value form."""
+    monkeypatch.setenv("DRIP_DATABASE_URL", url)
+    assert config.load().database_url == url
+
+
+def test_drip_env_fills_in_what_the_environment_lacks(monkeypatch, tmp_path):
+    """./.drip/env supplies DRIP_REDIS_URL when the environment has none; the environment wins otherwise."""
+    monkeypatch.chdir(tmp_path)
+    config.write_local_env({"DRIP_REDIS_URL": "redis://127.0.0.1:6390/0"}, "test")
+    assert config.load().redis_url == "redis://127.0.0.1:6390/0"
+    assert config.origin("redis_url") == ".drip/env" and config.origin("threads") == "default"
+    assert config.load(local=False).redis_url == config.DEFAULT_REDIS_URL
+    monkeypatch.setenv("DRIP_REDIS_URL", "redis://127.0.0.1:6391/0")
+    assert config.load().redis_url == "redis://127.0.0.1:6391/0" and config.origin("redis_url") == "env"
+    config.remove_local_env()
+    assert not (tmp_path / ".drip" / "env").exists()

@@ -13,6 +13,7 @@ import psycopg
 import pytest
 
 from drip.core.keys import Keys
+from drip.run import dev as dev_module
 from drip.run import procs
 from tests.helpers import ROOT, drip_env, free_port, wait_for
 
@@ -90,48 +91,147 @@ def run_dev(env: dict, cwd, *extra: str) -> tuple[subprocess.Popen, str]:
     return dev, f"http://127.0.0.1:{port}"
 
 
-def ctrl_c_and_check_nothing_is_left(dev: subprocess.Popen) -> None:
-    """Ctrl-C reaches the whole foreground process group; drip dev must stop everything it started."""
+#: drip dev's shutdown grace in these tests (DRIP_SHUTDOWN_GRACE_S): Ctrl-C must end it within this plus 5 s.
+GRACE_S = 10
+
+
+def ctrl_c_and_check_nothing_is_left(dev: subprocess.Popen, log_path) -> None:
+    """Ctrl-C reaches the whole foreground process group; drip dev must stop everything it started, within the
+    shutdown grace (+5 s), and no process may log a `critical` line on the way (a server gone before its users),
+    nor die of it with a traceback."""
     children = descendants(dev.pid)
     assert children, "drip dev started no processes"
     os.killpg(dev.pid, signal.SIGINT)
-    assert dev.wait(60) == 0
+    assert dev.wait(GRACE_S + 5) == 0
     wait_for(lambda: not any(alive(p) for p in children), 30, "every child of drip dev to exit")
+    text = log_path.read_text()
+    critical = [line for line in text.splitlines() if "critical" in line.lower()]
+    assert not critical, critical[:3]
+    assert "Traceback" not in text, "a process died of the Ctrl-C instead of stopping"
+
+
+def dev_env(settings, **extra: str) -> dict[str, str]:
+    return drip_env(settings, **{"DRIP_HANDLER": "", "DRIP_LOG_LEVEL": "info",
+                                 "DRIP_SHUTDOWN_GRACE_S": str(GRACE_S), **extra})
+
+
+def without_servers(env: dict[str, str]) -> dict[str, str]:
+    """`env` without DRIP_REDIS_URL / DRIP_DATABASE_URL: what a newcomer's shell has."""
+    return {k: v for k, v in env.items() if k not in ("DRIP_REDIS_URL", "DRIP_DATABASE_URL")}
+
+
+def logged(log_path, event: str) -> list[dict]:
+    """The JSON log lines of `event` in a log file."""
+    found = []
+    for line in log_path.read_text().splitlines():
+        if f'"{event}"' in line:
+            try:
+                found.append(json.loads(line))
+            except ValueError:
+                continue
+    return [e for e in found if e.get("event") == event]
 
 
 def test_drip_dev_takes_the_seed_curl_example(settings, tmp_path):
     """`drip dev` on the configured servers: the seed's curl is dripped 60-300 s ahead; a quicker copy is handled."""
-    env = drip_env(settings, DRIP_HANDLER="", DRIP_LOG_LEVEL="info")
-    dev, url = run_dev(env, tmp_path)
+    dev, url = run_dev(dev_env(settings), tmp_path)
     try:
         wait_for(lambda: _answers(url), 60, "drip dev's webhook")
         handled = check_seed_contact(url, settings.database_url)
-        ctrl_c_and_check_nothing_is_left(dev)
+        ctrl_c_and_check_nothing_is_left(dev, tmp_path / "dev.log")
     finally:
         if dev.poll() is None:
             os.killpg(dev.pid, signal.SIGKILL)
-    logged = (tmp_path / "dev.log").read_text()
-    assert '"event": "message_handled"' in logged and handled in logged
+    logged_text = (tmp_path / "dev.log").read_text()
+    assert '"event": "message_handled"' in logged_text and handled in logged_text
 
 
-def test_drip_dev_starts_embedded_servers_when_there_are_none(settings, tmp_path):
-    """`drip dev --embedded` (what happens with no Redis/PostgreSQL around) runs Valkey and PostgreSQL from wheels."""
-    env = drip_env(settings, DRIP_HANDLER="", DRIP_LOG_LEVEL="info")
-    for name in ("DRIP_REDIS_URL", "DRIP_DATABASE_URL"):
-        env.pop(name)
+def test_drip_dev_embedded_servers_are_found_by_commands_in_its_folder(settings, tmp_path):
+    """`drip dev --embedded` writes .drip/env: `drip status` and `drip psql` in that folder, with no DRIP_*_URL set,
+    reach its servers (and say so on stderr); the seed's curl works; Ctrl-C stops all, .drip/env goes with it."""
+    env = without_servers(dev_env(settings))
     dev, url = run_dev(env, tmp_path, "--embedded")
     try:
         wait_for(lambda: _answers(url), 120, "drip dev's webhook on embedded servers")
         log = (tmp_path / "dev.log").read_text()
         assert "embedded_redis_started" in log and "embedded_postgres_started" in log
-        check_seed_contact(url, f"postgresql://postgres:@/drip?host={tmp_path / '.drip' / 'pg'}")
-        ctrl_c_and_check_nothing_is_left(dev)
+        local_env = (tmp_path / ".drip" / "env").read_text()
+        assert "DRIP_REDIS_URL=redis://127.0.0.1:" in local_env and "DRIP_DATABASE_URL=postgresql://" in local_env
+        answer = seed_curl(url)
+        status = subprocess.run([sys.executable, "-m", "drip", "status"], env=env, cwd=tmp_path, capture_output=True,
+                                text=True, check=True)
+        assert any(line.startswith(answer["queue"]) for line in status.stdout.splitlines()), status.stdout
+        assert "using DRIP_REDIS_URL, DRIP_DATABASE_URL from .drip/env" in status.stderr
+        sql = f"SELECT count(*) FROM sequential_queue WHERE id = '{answer['id']}'"
+        psql = [sys.executable, "-m", "drip", "psql", "-Atc", sql]
+        wait_for(lambda: subprocess.run(psql, env=env, cwd=tmp_path, capture_output=True, text=True,
+                                        check=False).stdout.strip() == "1",
+                 60, "drip psql to see the contact's history row")
+        ctrl_c_and_check_nothing_is_left(dev, tmp_path / "dev.log")
         assert not using(tmp_path), "the embedded servers must stop with drip dev"
+        assert not (tmp_path / ".drip" / "env").exists(), "drip dev removes .drip/env when its servers stop"
     finally:
         if dev.poll() is None:
             os.killpg(dev.pid, signal.SIGKILL)
         for pid in using(tmp_path):  # PostgreSQL daemonizes: it is nobody's child
             os.kill(pid, signal.SIGKILL)
+
+
+def test_ctrl_c_stops_drip_dev_on_embedded_servers_within_the_grace(settings, tmp_path):
+    """Ctrl-C (SIGINT to the terminal's process group) after a contact was handled on embedded servers: the
+    servers, in sessions of their own, outlive drip's processes; all ends within the grace, no `critical` line."""
+    env = without_servers(dev_env(settings, DRIP_HANDLER="tests.sample_handlers:record"))
+    dev, url = run_dev(env, tmp_path, "--embedded")
+    try:
+        wait_for(lambda: _answers(url), 120, "drip dev's webhook on embedded servers")
+        servers = using(tmp_path)
+        assert servers and all(os.getpgid(pid) != dev.pid for pid in servers), "servers in their own process group"
+        seed_curl(url, "0 to 0")
+        wait_for(lambda: logged(tmp_path / "dev.log", "message_handled"), 60, "a contact handled")
+        ctrl_c_and_check_nothing_is_left(dev, tmp_path / "dev.log")
+        assert not using(tmp_path), "the embedded servers must stop with drip dev"
+    finally:
+        if dev.poll() is None:
+            os.killpg(dev.pid, signal.SIGKILL)
+        for pid in using(tmp_path):
+            os.kill(pid, signal.SIGKILL)
+
+
+def test_drip_dev_replaces_a_killed_web_process(settings, tmp_path):
+    """SIGKILL drip dev's web child: drip dev says it replaced it and the webhook answers again."""
+    import httpx
+
+    dev, url = run_dev(dev_env(settings), tmp_path)
+    try:
+        wait_for(lambda: _answers(url), 60, "drip dev's webhook")
+        (started,) = logged(tmp_path / "dev.log", "dev_started")
+        web = started["pids"]["web"]
+        os.kill(web, signal.SIGKILL)
+        (replaced,) = wait_for(lambda: logged(tmp_path / "dev.log", "dev_process_replaced"), 30, "web replaced")
+        assert replaced["process"] == "web" and replaced["replaced"] == web and replaced["pid"] != web
+        wait_for(lambda: _answers(url), 60, "the new web process to answer")
+        assert httpx.post(url + "/enqueue", json={"queue": "after-kill", "payload": 1}, timeout=5).status_code == 202
+        ctrl_c_and_check_nothing_is_left(dev, tmp_path / "dev.log")
+    finally:
+        if dev.poll() is None:
+            os.killpg(dev.pid, signal.SIGKILL)
+
+
+def test_drip_dev_stops_naming_a_child_that_keeps_dying(settings, tmp_path):
+    """A worker that cannot start (DRIP_HANDLER names no module) dies right after each start: drip dev gives up
+    after a few tries, exit 1, with a message naming `drip worker`."""
+    dev, _ = run_dev(dev_env(settings, DRIP_HANDLER="no_such_module:handle"), tmp_path)
+    try:
+        assert dev.wait(90) == 1
+        log = (tmp_path / "dev.log").read_text()
+        assert "drip dev: `drip worker` died 3 times in a row" in log
+        (gave_up,) = logged(tmp_path / "dev.log", "dev_process_keeps_dying")
+        assert gave_up["process"] == "worker"
+        replaced = [e["process"] for e in logged(tmp_path / "dev.log", "dev_process_replaced")]
+        assert len(replaced) >= dev_module.QUICK_DEATHS - 1 and set(replaced) == {"worker"}
+    finally:
+        if dev.poll() is None:
+            os.killpg(dev.pid, signal.SIGKILL)
 
 
 def using(folder) -> list[int]:
@@ -212,18 +312,19 @@ def test_root_is_where_tests_expect(tmp_path):
 
 
 def test_supervisord_conf_runs_the_three_programs(settings, tmp_path):
-    """supervisord with the shipped config runs web, supervisor and worker; a contact is handled; SIGTERM stops all."""
+    """supervisord with the shipped config, unchanged, from the venv (DRIP_BIN, DRIP_HOST, DRIP_PORT as README
+    says, no venv on PATH): web, supervisor and worker run, a contact is handled; SIGTERM stops all."""
     port = free_port()
-    conf = (ROOT / "supervisord.conf").read_text()
-    conf = conf.replace("--port 8000", f"--port {port}").replace("/tmp/drip-supervisord", str(tmp_path / "sd"))
-    (tmp_path / "supervisord.conf").write_text(conf)
-    env = drip_env(settings, DRIP_HANDLER="", PATH=f"{os.path.dirname(sys.executable)}:{os.environ['PATH']}")
+    venv_bin = os.path.dirname(sys.executable)
+    env = drip_env(settings, DRIP_HANDLER="", DRIP_BIN=os.path.join(venv_bin, "drip"), DRIP_HOST="127.0.0.1",
+                   DRIP_PORT=str(port), PATH=os.pathsep.join(p for p in os.environ["PATH"].split(os.pathsep)
+                                                             if p != venv_bin))
     log = open(tmp_path / "supervisord.log", "ab")
-    sd = subprocess.Popen([os.path.join(os.path.dirname(sys.executable), "supervisord"), "-c",
-                           str(tmp_path / "supervisord.conf")], env=env, stdout=log, stderr=subprocess.STDOUT)
+    sd = subprocess.Popen([os.path.join(venv_bin, "supervisord"), "-c", str(ROOT / "supervisord.conf")], env=env,
+                          cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT)
     try:
         url = f"http://127.0.0.1:{port}"
-        wait_for(lambda: _answers(url), 60, "the web program")
+        wait_for(lambda: _answers(url), 60, lambda: f"the web program; supervisord said {_tail(tmp_path)}")
         check_seed_contact(url, settings.database_url)
         programs = descendants(sd.pid)
         sd.send_signal(signal.SIGTERM)
@@ -236,3 +337,7 @@ def test_supervisord_conf_runs_the_three_programs(settings, tmp_path):
         for pid in leftovers:
             if alive(pid):
                 os.kill(pid, signal.SIGKILL)
+
+
+def _tail(folder) -> str:
+    return (folder / "supervisord.log").read_text()[-2000:]

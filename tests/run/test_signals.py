@@ -45,3 +45,30 @@ def test_a_sigterm_while_the_stop_events_lock_is_held_still_stops_the_process():
 def test_the_plain_handler_it_replaces_deadlocks_there():
     """Shows the hazard is real (this child hangs until killed): the test above can fail."""
     assert run_child("plain", 5) is None
+
+
+def test_a_child_ignores_ctrl_c_until_it_installs_its_handler_and_then_stops_on_it():
+    """procs.spawn starts a child with SIGINT ignored (a Ctrl-C while it imports kills nothing); once it calls
+    stop_on_signals, SIGINT stops it as before."""
+    import os
+    import signal
+
+    from drip.run import procs
+
+    child = procs.spawn([sys.executable, "-c", textwrap.dedent("""
+        import signal, sys, threading
+        from drip.run.signals import stop_on_signals
+        print(signal.getsignal(signal.SIGINT) == signal.SIG_IGN, flush=True)
+        stop = threading.Event()
+        stop_on_signals(stop)
+        print("ready", flush=True)
+        print("stopped" if stop.wait(30) else "not stopped", flush=True)
+    """)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout.readline().strip() == "True"
+        assert child.stdout.readline().strip() == "ready"
+        os.kill(child.pid, signal.SIGINT)
+        assert child.stdout.readline().strip() == "stopped"
+        assert child.wait(30) == 0
+    finally:
+        procs.stop_all([child], 5)

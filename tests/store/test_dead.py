@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import json
+import sys
 
 import pytest
 
@@ -107,14 +109,35 @@ def test_pause_and_resume(store, drip_cli):
     assert lease(store, "q", "t")
 
 
-def test_long_replays_show_progress(store, drip_cli, monkeypatch):
-    """Replaying more than one chunk prints progress lines on stderr."""
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize("task", ["replay", "purge"])
+def test_long_replays_and_purges_draw_a_progress_bar_on_a_terminal(store, drip_cli, monkeypatch, task):
+    """More than BAR_FROM letters draw a progress bar on stderr when it is a terminal."""
     from drip.cli import dead as dead_cli
     from drip.store import dead
 
     monkeypatch.setattr(dead, "CHUNK", 2)
-    monkeypatch.setattr(dead_cli, "CHUNK", 2)
+    monkeypatch.setattr(dead_cli, "BAR_FROM", 3)
+    kill(store, "q", 5)
+    terminal = _Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    code, out, _ = drip_cli("dead", task, "--all")
+    assert code == 0 and out.startswith({"replay": "replayed 5", "purge": "purged 5"}[task])
+    assert {"replay": "replaying:", "purge": "purging:"}[task] in terminal.getvalue() and "| 0/5 [" in terminal.getvalue()
+
+
+def test_no_progress_bar_when_stderr_is_not_a_terminal(store, drip_cli, monkeypatch):
+    """In a pipe or a log (stderr not a terminal) a long replay prints no bar characters."""
+    from drip.cli import dead as dead_cli
+    from drip.store import dead
+
+    monkeypatch.setattr(dead, "CHUNK", 2)
+    monkeypatch.setattr(dead_cli, "BAR_FROM", 3)
     kill(store, "q", 5)
     code, out, err = drip_cli("dead", "replay", "--all")
     assert code == 0 and "replayed 5" in out
-    assert "replayed 2/5" in err and "replayed 4/5" in err
+    assert err == ""
