@@ -71,10 +71,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     prune.add_argument("--older-than", metavar="AGE", help="e.g. 30d, 12h (default DRIP_HISTORY_RETENTION)")
     prune.add_argument("--dry-run", action="store_true", help="only count the rows that would go")
     prune.set_defaults(func=cmd_db_prune)
-    add_command(db_sub, "upgrade", "create the database if needed and apply missing migrations", "drip db upgrade",
-                "Safe to run twice, or from two processes at once.").set_defaults(func=cmd_db_upgrade)
     p = add_command(sub, "psql", "open psql on the history database (DRIP_DATABASE_URL, or drip dev's embedded one)",
                     'drip psql -c "SELECT * FROM sequential_queue ORDER BY run_at DESC LIMIT 10"',
                     "Arguments after psql go to psql as they are. Uses psql from PATH, else the one the embedded "
-                "extra ships.")
+                    "extra ships.")
     p.set_defaults(func=cmd_psql, passes_on=True)
