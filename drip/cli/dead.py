@@ -8,30 +8,24 @@ import sys
 import msgspec
 
 from drip.cli.common import load_settings, store
-from drip.core.errors import NotFound
 from drip.core.messages import iso
-from drip.core.redact import redact_json
-from drip.store.dead import CHUNK, DeadLetter, DeadLetters
+from drip.operations import dead as operations
+from drip.store.dead import CHUNK, DeadLetters
 
 
 def _dead() -> DeadLetters:
     return store(load_settings()).dead
 
 
-def _chosen_letters(dead: DeadLetters, args: argparse.Namespace) -> list[DeadLetter]:
-    """The dead letters an `ID | --queue Q | --all` choice names; an ID that is not dead is an error."""
-    if args.id:
-        letter = dead.get(args.id)
-        if letter is None:
-            raise NotFound(f"no dead letter {args.id} (see drip dead list)")
-        return [letter]
-    return dead.list(args.queue)  # --queue Q, or --all (queue None)
+def _chosen(dead: DeadLetters, args: argparse.Namespace) -> list:
+    """The dead letters an `ID | --queue Q | --all` choice names."""
+    return operations.chosen(dead, message_id=args.id, queue=args.queue)  # --all: neither
 
 
 def cmd_dead_list(args: argparse.Namespace) -> int:
     letters = _dead().list(args.queue)
     if args.json:
-        print(msgspec.json.encode([_letter_json(d) for d in letters]).decode())
+        print(msgspec.json.encode([operations.letter_json(d) for d in letters]).decode())
         return 0
     if not letters:
         print("no dead letters")
@@ -43,37 +37,28 @@ def cmd_dead_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def _letter_json(d: DeadLetter) -> dict:
-    return {"id": d.id, "queue": d.queue, "attempts": d.attempts, "error": d.error, "failed_at": iso(d.failed_at_ms),
-            "enqueued_at": iso(d.enqueued_ms), "run_at": iso(d.run_at_ms), "payload": msgspec.Raw(redact_json(d.payload))}
-
-
 def cmd_dead_show(args: argparse.Namespace) -> int:
-    letter = _dead().get(args.id)
-    if letter is None:
-        raise NotFound(f"no dead letter {args.id} (see drip dead list)")
-    print(msgspec.json.format(msgspec.json.encode(_letter_json(letter)), indent=2).decode())
+    (letter,) = operations.chosen(_dead(), message_id=args.id)
+    print(msgspec.json.format(msgspec.json.encode(operations.letter_json(letter)), indent=2).decode())
     return 0
 
 
 def cmd_dead_replay(args: argparse.Namespace) -> int:
     dead = _dead()
-    letters = _chosen_letters(dead, args)
+    letters = _chosen(dead, args)
     total = len(letters)
 
     def progress(done: int) -> None:
         if total > CHUNK:
             print(f"replayed {done}/{total}", file=sys.stderr, flush=True)
 
-    done = dead.replay(letters, to_head=not args.tail, progress=progress)
-    print(f"replayed {done} message{'s' * (done != 1)} to the {'tail' if args.tail else 'head'} of their queue")
+    print(operations.replay(dead, letters, to_head=not args.tail, by="cli", progress=progress).text)
     return 0
 
 
 def cmd_dead_purge(args: argparse.Namespace) -> int:
     dead = _dead()
-    purged = dead.purge(_chosen_letters(dead, args))
-    print(f"purged {purged} dead letter{'s' * (purged != 1)}")
+    print(operations.purge(dead, _chosen(dead, args), by="cli").text)
     return 0
 
 

@@ -11,6 +11,7 @@ import sys
 
 from drip import __version__
 from drip.cli import db, dead, ghl, processes, queues
+from drip.core import logs
 from drip.core.errors import DripError
 from drip.store.connection import REDIS_DOWN
 
@@ -26,6 +27,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # The events of an operator's action (who did what) go to stderr; stdout is the command's answer.
+    # The process commands set up their own logs to stdout.
+    logs.setup(process="cli", to_stderr=True)
     try:
         return args.func(args)
     except DripError as exc:
