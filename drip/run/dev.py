@@ -3,7 +3,7 @@
 Uses Redis and PostgreSQL at DRIP_REDIS_URL / DRIP_DATABASE_URL (or the
 defaults); when a URL is unset and nothing answers at its default, starts an
 embedded server (drip[embedded]) with its data under ./.drip/. Then applies
-migrations and runs web, supervisor and worker as child processes; Ctrl-C or
+migrations and runs web, supervisor, worker and console as child processes; Ctrl-C or
 SIGTERM stops them all, and none outlives this process.
 """
 
@@ -64,6 +64,8 @@ def _run_children(host: str, port: int, env: os._Environ, grace_s: float) -> int
         "web": procs.spawn(procs.python_module("drip", "web", "--host", host, "--port", str(port)), env),
         "supervisor": procs.spawn(procs.python_module("drip", "supervisor"), env),
         "worker": procs.spawn(procs.python_module("drip", "worker"), env),
+        # Open on loopback while DRIP_CONSOLE_TOKENS is unset (drip console refuses that anywhere else).
+        "console": procs.spawn(procs.python_module("drip", "console", "--dev"), env),
     }
     log.info("dev_started", url=f"http://{host}:{port}", pids={n: c.pid for n, c in children.items()})
     code = 0
