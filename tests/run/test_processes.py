@@ -84,6 +84,7 @@ def alive(pid: int) -> bool:
 def run_dev(env: dict, cwd, *extra: str) -> tuple[subprocess.Popen, str]:
     port = free_port()
     log = open(cwd / "dev.log", "ab")
+    env = {**env, "DRIP_CONSOLE_PORT": str(free_port())}  # its console, open on loopback, on a port of its own
     dev = subprocess.Popen([sys.executable, "-m", "drip", "dev", "--port", str(port), *extra], env=env, cwd=cwd,
                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     return dev, f"http://127.0.0.1:{port}"
@@ -145,6 +146,15 @@ def using(folder) -> list[int]:
             except OSError:
                 continue
     return found
+
+
+def _status(url: str, headers: dict | None = None) -> int | None:
+    import httpx
+
+    try:
+        return httpx.get(url, headers=headers, timeout=2).status_code
+    except httpx.HTTPError:
+        return None
 
 
 def _answers(url: str) -> bool:
@@ -210,13 +220,16 @@ def test_root_is_where_tests_expect(tmp_path):
     assert (ROOT / "drip" / "__init__.py").exists()
 
 
-def test_supervisord_conf_runs_the_three_programs(settings, tmp_path):
-    """supervisord with the shipped config runs web, supervisor and worker; a contact is handled; SIGTERM stops all."""
+def test_supervisord_conf_runs_the_four_programs(settings, tmp_path):
+    """supervisord with the shipped config runs web, supervisor, worker and console; a contact is handled; the
+    console asks for its token; SIGTERM stops all."""
     port = free_port()
     conf = (ROOT / "supervisord.conf").read_text()
     conf = conf.replace("--port 8000", f"--port {port}").replace("/tmp/drip-supervisord", str(tmp_path / "sd"))
     (tmp_path / "supervisord.conf").write_text(conf)
-    env = drip_env(settings, DRIP_HANDLER="", PATH=f"{os.path.dirname(sys.executable)}:{os.environ['PATH']}")
+    console_port = free_port()
+    env = drip_env(settings, DRIP_HANDLER="", PATH=f"{os.path.dirname(sys.executable)}:{os.environ['PATH']}",
+                   DRIP_CONSOLE_PORT=str(console_port), DRIP_CONSOLE_TOKENS="sd-token:viewer")
     log = open(tmp_path / "supervisord.log", "ab")
     sd = subprocess.Popen([os.path.join(os.path.dirname(sys.executable), "supervisord"), "-c",
                            str(tmp_path / "supervisord.conf")], env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -224,6 +237,9 @@ def test_supervisord_conf_runs_the_three_programs(settings, tmp_path):
         url = f"http://127.0.0.1:{port}"
         wait_for(lambda: _answers(url), 60, "the web program")
         check_seed_contact(url, settings.database_url)
+        console = f"http://127.0.0.1:{console_port}/api/overview"
+        wait_for(lambda: _status(console) == 401, 60, "the console program")
+        assert _status(console, {"Authorization": "Bearer sd-token"}) == 200
         programs = descendants(sd.pid)
         sd.send_signal(signal.SIGTERM)
         assert sd.wait(90) == 0
