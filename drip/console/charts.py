@@ -12,10 +12,11 @@ def bars(points: list[tuple[str, float]], *, label: str, colour: str = "#3b7dd8"
     """One bar per (label, value), e.g. handled per minute; the tallest reaches the top."""
     if not points:
         return Markup(f'<p class="empty">no {escape(label)} in the last hour</p>')
-    top = max(v for _, v in points) or 1
+    highest = max(v for _, v in points)
+    top = highest or 1
     step = (W - 2 * PAD) / len(points)
     parts = [f'<svg class="chart" viewBox="0 0 {W} {H}" role="img" aria-label="{escape(label)}">',
-             f'<text x="{PAD}" y="14">{escape(label)} (max {top:g})</text>']
+             f'<text x="{PAD}" y="14">{escape(label)} (max {highest:g})</text>']
     for i, (name, value) in enumerate(points):
         height = (H - 2 * PAD) * value / top
         parts.append(f'<rect x="{PAD + i * step:.1f}" y="{H - PAD - height:.1f}" width="{max(step - 1, 1):.1f}" '

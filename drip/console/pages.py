@@ -33,7 +33,12 @@ def _duration(ms: int | None) -> str:
     return text if ms >= 0 else f"in {text}"
 
 
-templates.env.filters.update(when=_when, duration=_duration, url=lambda name: quote(name, safe=""))
+def _text(payload) -> str:
+    """A payload (msgspec.Raw JSON, already redacted) as text for a page."""
+    return "-" if payload is None else bytes(payload).decode(errors="replace")
+
+
+templates.env.filters.update(when=_when, duration=_duration, text=_text, url=lambda name: quote(name, safe=""))
 templates.env.globals.update(csrf_field=CSRF_FIELD)
 
 
