@@ -69,3 +69,16 @@ def test_the_shipped_alert_rules_pass_promtool():
     checked = subprocess.run([promtool(), "check", "rules", str(ROOT / "deploy" / "prometheus" / "alerts.yml")],
                              capture_output=True, text=True)
     assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def test_the_dashboard_and_the_alerts_use_only_metrics_drip_serves():
+    """Every drip_* series deploy/ queries is one /metrics serves (a renamed metric breaks this, not a 3 a.m. page)."""
+    import json
+    import re
+
+    served = FAMILIES | {"drip_leader"}
+    dashboard = json.loads((ROOT / "deploy" / "grafana" / "drip.json").read_text())
+    queries = [t["expr"] for p in dashboard["panels"] for t in p["targets"]]
+    queries.append((ROOT / "deploy" / "prometheus" / "alerts.yml").read_text())
+    used = {re.sub(r"_(total|bucket|sum|count)$", "", name) for q in queries for name in re.findall(r"\bdrip_\w+", q)}
+    assert used and used <= served, used - served
