@@ -1,7 +1,7 @@
 """drip's benchmarks side by side with the alternatives, each scenario run several times, in one go.
 
     pip install -e '.[bench]'            # procrastinate, the one peer pip installs
-    .venv/bin/python -m bench [--runs 3] [--only webhook,ordered,hot,latency,scheduler,idle,memory]
+    .venv/bin/python -m bench [--runs 3] [--only webhook,ordered,hot,latency,scheduler,idle,memory,console]
                               [--procrastinate-full]
 
 Prepares what it needs: a database of its own, drip's processes under a key
@@ -22,7 +22,7 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from bench import drip_runs, load, scheduler
+from bench import console, drip_runs, load, scheduler
 from bench.harness import bench_database
 from bench.peers import bullmq, dramatiq_plain, procrastinate_lock, starlette_xadd
 from bench.stats import summary
@@ -35,6 +35,7 @@ ORDERED = (1000, 20)
 PROCRASTINATE = (200, 10)
 HOT = (1, 20_000)
 IDLE_QUEUES = 100_000
+CONSOLE_QUEUES = 100_000
 
 
 @dataclass
@@ -198,9 +199,17 @@ def memory(runs: int, database_url: str, redis_url: str) -> None:
     table("7. Memory (Redis INFO used_memory deltas over 10,000 of each; worker RSS)", list(rows.values()))
 
 
+def console_pages(runs: int, database_url: str, redis_url: str) -> None:
+    rows: dict[str, Row] = {}
+    for _ in range(runs):
+        for what, value in console.run(database_url, CONSOLE_QUEUES).items():
+            rows.setdefault(what, Row(what, "drip", unit="ms", digits=1)).runs.append(value)
+    table(f"8. Console with {CONSOLE_QUEUES:,} queues (sequential requests over loopback)", list(rows.values()))
+
+
 SCENARIOS: dict[str, Callable[[int, str, str], None]] = {
     "webhook": webhook, "ordered": ordered, "hot": hot, "latency": latency, "scheduler": scheduling,
-    "idle": idle, "memory": memory,
+    "idle": idle, "memory": memory, "console": console_pages,
 }
 
 

@@ -8,6 +8,7 @@ Open (everyone an operator, "dev") only when drip dev runs the console on loopba
 from __future__ import annotations
 
 import hashlib
+import secrets
 import hmac
 import ipaddress
 from dataclasses import dataclass
@@ -52,6 +53,9 @@ class Gate:
     def __init__(self, roles: dict[str, str], *, open_dev: bool) -> None:
         self.roles = roles
         self.open = open_dev and not roles
+        # Open, the forms' CSRF token comes from a secret of this process: another site's page cannot
+        # post a form to the console on loopback.
+        self._open_csrf = csrf_of(secrets.token_hex(16))
 
     @classmethod
     def for_console(cls, roles: dict[str, str], host: str, *, dev: bool) -> Gate:
@@ -62,7 +66,7 @@ class Gate:
 
     def visitor(self, request: Request) -> Visitor | None:
         if self.open:
-            return Visitor("operator", "dev", csrf_of("dev"), by_cookie=False)
+            return Visitor("operator", "dev", self._open_csrf, by_cookie=False)
         header = request.headers.get("authorization", "")
         token, by_cookie = (header[7:].strip(), False) if header[:7].lower() == "bearer " else (
             request.cookies.get(COOKIE, ""), True)
@@ -110,7 +114,9 @@ class GateMiddleware:
         if request.method == "POST":
             if not visitor.operator:
                 return _forbidden("viewers cannot act: an operator token is needed", wants_html)
-            if visitor.by_cookie and not await _csrf_ok(request, visitor):
+            # A form can be posted by any site's page (a JSON POST from elsewhere needs CORS, which the
+            # console never grants), and the cookie rides along with any request: both need the token.
+            if (visitor.by_cookie or _is_form(request)) and not await _csrf_ok(request, visitor):
                 return _forbidden("the form's CSRF token is missing or wrong: reload the page and try again",
                                   wants_html)
         return None
@@ -127,6 +133,11 @@ def _login_needed(request: Request) -> Response:
 
 def _forbidden(text: str, html: bool) -> Response:
     return PlainTextResponse(text, status_code=403) if html else JSONResponse({"error": text}, status_code=403)
+
+
+def _is_form(request: Request) -> bool:
+    return request.headers.get("content-type", "").startswith(("application/x-www-form-urlencoded",
+                                                               "multipart/form-data", "text/plain"))
 
 
 async def _csrf_ok(request: Request, visitor: Visitor) -> bool:
