@@ -8,9 +8,9 @@ Open (everyone an operator, "dev") only when drip dev runs the console on loopba
 from __future__ import annotations
 
 import hashlib
-import secrets
 import hmac
 import ipaddress
+import secrets
 from dataclasses import dataclass
 from urllib.parse import parse_qs, quote
 

@@ -1,11 +1,12 @@
 """/metrics: the deployment's counters and histograms from Redis (every process of every host adds its
 counts there, drip.store.tallies) and gauges read from Redis at scrape time, a few commands per shard.
 Ready messages are a sum over the queues in line, so a background thread refreshes that one gauge every
-few seconds and a scrape stays cheap with 100,000 queues."""
+few seconds while scrapes come (and idles when none do), and a scrape stays cheap with 100,000 queues."""
 
 from __future__ import annotations
 
 import threading
+import time
 from collections import defaultdict
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -36,7 +37,10 @@ HISTOGRAMS = {
     "drip_handler_duration_seconds": ("Handler run time, by route pattern", ("route",)),
     "drip_lag_seconds": ("Handler start minus run_at, by route pattern", ("route",)),
 }
+#: How often ready messages are summed (O(queues in line)), while /metrics is being scraped.
 READY_REFRESH_S = 5.0
+#: The sum stops being refreshed when no scrape came for this long (no scraper, no cost).
+READY_IDLE_S = 120.0
 
 log = logs.get("drip.console")
 
@@ -46,6 +50,8 @@ class DripCollector:
         self.store = store
         self.ready = 0
         self._stop = threading.Event()
+        self._scraped = threading.Event()  # set by a scrape; the refresher sleeps while nobody scrapes
+        self._last_scrape = 0.0
 
     def refresh_ready(self) -> None:
         """Ready messages: stream lengths and replay lists of the queues in line or held."""
@@ -64,6 +70,10 @@ class DripCollector:
     def start(self) -> None:
         def run() -> None:
             while not self._stop.is_set():
+                if time.monotonic() - self._last_scrape > READY_IDLE_S:
+                    self._scraped.clear()
+                    self._scraped.wait()
+                    continue
                 try:
                     self.refresh_ready()
                 except REDIS_DOWN as exc:  # the last figure stands until Redis is back
@@ -74,8 +84,11 @@ class DripCollector:
 
     def stop(self) -> None:
         self._stop.set()
+        self._scraped.set()
 
     def collect(self):
+        self._last_scrape = time.monotonic()
+        self._scraped.set()
         counts = tallies.read(self.store.client, self.store.keys)
         totals = browse.totals(self.store.client, self.store.keys)
         yield from _counters(counts)

@@ -107,7 +107,7 @@ def _scan(client, keys: Keys, match: str | None, cursor: str | None, count: int)
         name = INDEXES[index]
         key = keys.paused(shard) if name == "paused" else getattr(keys, name)(shard)
         scan = client.sscan if name == "paused" else client.zscan
-        position, members = scan(key, position, match=match, count=max(count, 100))
+        position, members = scan(key, position, match=match, count=count)
         queues = [m.decode() for m in (members if name == "paused" else (m for m, _ in members))]
         found += _first_listed(client, keys, shard, index, queues)
         if position == 0:

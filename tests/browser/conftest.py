@@ -40,7 +40,7 @@ class Dev:
         return answer.json()["id"]
 
     def cli(self, *args: str) -> str:
-        done = subprocess.run([sys.executable, "-m", "drip", *args], env=self.env, capture_output=True, text=True,
+        done = subprocess.run([sys.executable, "-m", "drip", *args], env=self.env, capture_output=True, text=True, check=False,
                               timeout=60)
         assert done.returncode == 0, done.stderr
         return done.stdout
@@ -51,7 +51,7 @@ class Dev:
     def start_console(self, tokens: str) -> str:
         """A second console (not open: with DRIP_CONSOLE_TOKENS) on the same data."""
         port = free_port()
-        log = open(self.folder / f"console-{port}.log", "ab")
+        log = open(self.folder / f"console-{port}.log", "ab")  # noqa: SIM115 (the child writes to it until it stops)
         child = subprocess.Popen([sys.executable, "-m", "drip", "console", "--port", str(port)],
                                  env={**self.env, "DRIP_CONSOLE_TOKENS": tokens}, stdout=log, stderr=subprocess.STDOUT)
         self.extra.append(child)
@@ -80,7 +80,7 @@ def dev(database_url, tmp_path_factory) -> Dev:
     env = drip_env(settings, DRIP_CONSOLE_PORT=str(console_port), DRIP_MAX_ATTEMPTS="2", DRIP_LOG_LEVEL="info",
                    DRIP_METRICS_FLUSH_MS="100")
     env.pop("DRIP_CONSOLE_TOKENS", None)
-    log = open(folder / "dev.log", "ab")
+    log = open(folder / "dev.log", "ab")  # noqa: SIM115 (drip dev writes to it until it stops)
     process = subprocess.Popen([sys.executable, "-m", "drip", "dev", "--port", str(web_port)], env=env, cwd=folder,
                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     d = Dev(settings, f"http://127.0.0.1:{web_port}", f"http://127.0.0.1:{console_port}", env, folder, extra=[])

@@ -60,14 +60,14 @@ def test_metrics_after_a_run_count_what_was_handled_and_pass_promtool(cluster):
     assert found[("drip_messages", (("state", "dead"),))] == 0
     text = scrape(console)
     assert FAMILIES <= {f.name for f in text_string_to_metric_families(text)}
-    checked = subprocess.run([promtool(), "check", "metrics"], input=text, capture_output=True, text=True)
+    checked = subprocess.run([promtool(), "check", "metrics"], input=text, capture_output=True, text=True, check=False)
     assert checked.returncode == 0, checked.stdout + checked.stderr
 
 
 def test_the_shipped_alert_rules_pass_promtool():
     """deploy/prometheus/alerts.yml is valid Prometheus rules."""
     checked = subprocess.run([promtool(), "check", "rules", str(ROOT / "deploy" / "prometheus" / "alerts.yml")],
-                             capture_output=True, text=True)
+                             capture_output=True, text=True, check=False)
     assert checked.returncode == 0, checked.stdout + checked.stderr
 
 
