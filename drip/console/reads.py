@@ -79,7 +79,10 @@ def gohighlevel(store: Store, settings: Settings) -> dict:
         location = locations.locations.get(row["location_id"]) if locations else None
         hours = location.hours if location else (locations.default_hours if locations else None)
         zone = (location.zone if location else None) or _zone(state.timezone(row["location_id"]))
-        opening = hours.next_opening(now.astimezone(zone or UTC)) if hours else None
+        try:
+            opening = hours.next_opening(now.astimezone(zone or UTC)) if hours else None
+        except ValueError:  # closed for longer than the hours look ahead
+            opening = None
         row["timezone"] = str(zone) if zone else None
         row["next_opening"] = "open now" if hours and opening is None else (opening.isoformat() if opening else None)
         row["budget_10s"], row["budget_today"] = state.used(row["location_id"])

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import redis
 
+from drip.core.errors import InvalidInput
 from drip.core.keys import SHARDS, Keys, shard_of
 from drip.core.layout import Entry, State
 from drip.store.connection import read_with_time
@@ -91,10 +92,15 @@ def page(client: redis.Redis, keys: Keys, *, match: str | None = None, sort: str
     """One page of queues with messages. `index`: shard by shard through the indexes (ZSCAN / SSCAN with
     MATCH); `waiting`: oldest place in line first; `run_at`: next scheduled run_at first. The cursor is
     opaque to callers; like SCAN's, a queue that changes while paging may be listed twice or not at all."""
-    if sort == "index":
-        names, cursor = _scan(client, keys, match, cursor, count)
-    else:
-        names, cursor = _by_score(client, keys, keys.ready if sort == "waiting" else keys.due, match, cursor, count)
+    try:
+        if sort == "index":
+            names, cursor = _scan(client, keys, match, cursor, count)
+        else:
+            names, cursor = _by_score(client, keys, keys.ready if sort == "waiting" else keys.due, match, cursor,
+                                      count)
+    except (ValueError, IndexError):
+        raise InvalidInput("this cursor is not one a page of queues gave: start again from the first page",
+                           "cursor") from None
     return Page(rows(client, keys, names), cursor)
 
 

@@ -57,3 +57,15 @@ def test_totals_count_queues_by_state_and_scheduled_messages(store):
     store.queues.skip("a", "skipped by test")
     t = browse.totals(store.client, store.keys)
     assert (t["in_line"], t["held"], t["paused"], t["scheduled"], t["dead_letters"]) == (0, 1, 1, 3, 1)
+
+
+def test_a_cursor_no_page_gave_is_invalid_input(store):
+    """A forged or stale-format cursor is a 400 naming `cursor`, not a crash."""
+    import pytest
+
+    from drip.core.errors import InvalidInput
+
+    for sort, cursor in (("index", "x"), ("index", "0.9.0"), ("waiting", "1.2")):
+        with pytest.raises(InvalidInput) as caught:
+            browse.page(store.client, store.keys, sort=sort, cursor=cursor)
+        assert caught.value.field == "cursor"
