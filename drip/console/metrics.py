@@ -1,7 +1,7 @@
 """/metrics: the deployment's counters and histograms from Redis (every process of every host adds its
 counts there, drip.store.tallies) and gauges read from Redis at scrape time, a few commands per shard.
-Ready messages are a sum over the queues in line, so a background thread refreshes that one gauge every
-few seconds while scrapes come (and idles when none do), and a scrape stays cheap with 100,000 queues."""
+Ready messages are a sum over the queues in line, so a background thread refreshes that one gauge shard
+by shard while scrapes come (and idles when none do), and a scrape stays cheap with 100,000 queues."""
 
 from __future__ import annotations
 
@@ -37,8 +37,9 @@ HISTOGRAMS = {
     "drip_handler_duration_seconds": ("Handler run time, by route pattern", ("route",)),
     "drip_lag_seconds": ("Handler start minus run_at, by route pattern", ("route",)),
 }
-#: How often ready messages are summed (O(queues in line)), while /metrics is being scraped.
-READY_REFRESH_S = 5.0
+#: How often ready messages are summed (O(queues in line)), while /metrics is being scraped: one shard
+#: at a time, so no refresh holds Redis or this process for long.
+READY_REFRESH_S = 16.0
 #: The sum stops being refreshed when no scrape came for this long (no scraper, no cost).
 READY_IDLE_S = 120.0
 
@@ -48,37 +49,42 @@ log = logs.get("drip.console")
 class DripCollector:
     def __init__(self, store: Store) -> None:
         self.store = store
-        self.ready = 0
+        self._ready = [0] * SHARDS  # per shard, refreshed one shard at a time
         self._stop = threading.Event()
         self._scraped = threading.Event()  # set by a scrape; the refresher sleeps while nobody scrapes
         self._last_scrape = 0.0
 
-    def refresh_ready(self) -> None:
-        """Ready messages: stream lengths and replay lists of the queues in line or held."""
+    def refresh_ready(self, shard: int) -> None:
+        """One shard's ready messages: stream lengths and replay lists of its queues in line or held."""
         s = self.store
         pipe = s.client.pipeline(transaction=False)
-        for shard in range(SHARDS):
-            pipe.zrange(s.keys.ready(shard), 0, -1)
-            pipe.zrange(s.keys.leases(shard), 0, -1)
+        pipe.zrange(s.keys.ready(shard), 0, -1)
+        pipe.zrange(s.keys.leases(shard), 0, -1)
         queues = {q.decode() for rows in pipe.execute() for q in rows}
         pipe = s.client.pipeline(transaction=False)
         for queue in queues:
             pipe.xlen(s.keys.stream(queue))
             pipe.llen(s.keys.replays(queue))
-        self.ready = sum(pipe.execute()) if queues else 0
+        self._ready[shard] = sum(pipe.execute()) if queues else 0
+
+    @property
+    def ready(self) -> int:
+        return sum(self._ready)
 
     def start(self) -> None:
         def run() -> None:
+            shard = 0
             while not self._stop.is_set():
                 if time.monotonic() - self._last_scrape > READY_IDLE_S:
                     self._scraped.clear()
                     self._scraped.wait()
                     continue
                 try:
-                    self.refresh_ready()
+                    self.refresh_ready(shard)
                 except REDIS_DOWN as exc:  # the last figure stands until Redis is back
                     log.warning("redis_unavailable", during="metrics refresh", error=str(exc))
-                self._stop.wait(READY_REFRESH_S)
+                shard = (shard + 1) % SHARDS
+                self._stop.wait(READY_REFRESH_S / SHARDS)
 
         threading.Thread(target=run, name="drip-metrics-ready", daemon=True).start()
 
