@@ -1,8 +1,8 @@
 """drip's benchmarks side by side with the alternatives, each scenario run several times, in one go.
 
     pip install -e '.[bench]'            # procrastinate, the one peer pip installs
-    .venv/bin/python -m bench [--runs 3] [--only webhook,ordered,hot,latency,scheduler,idle,memory,cluster,
-                                     e2e,fairness,history]
+    .venv/bin/python -m bench [--runs 3] [--only webhook,ordered,hot,latency,scheduler,idle,memory,console,
+                                     cluster,e2e,fairness,history]
                               [--procrastinate-full]
 
 Prepares what it needs: a database of its own, drip's processes under a key
@@ -21,7 +21,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from bench import drip_runs, history, load, scheduler, user
+from bench import console, drip_runs, history, load, scheduler, user
 from bench.harness import bench_database
 from bench.peers import bullmq, dramatiq_plain, procrastinate_lock, starlette_xadd
 from bench.report import Row, attempt, table
@@ -35,6 +35,7 @@ ORDERED = (1000, 20)
 PROCRASTINATE = (200, 10)
 HOT = (1, 20_000)
 IDLE_QUEUES = 100_000
+CONSOLE_QUEUES = 100_000
 
 
 # --- scenarios ----------------------------------------------------------------------------------
@@ -187,19 +188,27 @@ def scaling(runs: int, database_url: str, redis_url: str) -> None:
                     attempt(list(rows.values()), name, one)
         finally:
             cluster.stop()
-    table("8. Scaling out: a Redis Cluster beside one Redis", list(rows.values()))
+    table("11. Scaling out: a Redis Cluster beside one Redis", list(rows.values()))
 
 
 def history_scale(runs: int, database_url: str, redis_url: str) -> None:
     """bench/history.py once (10M rows in a database of its own: one run is minutes)."""
-    print("\n## 11. History at 10,000,000 rows\n")
+    print("\n## 12. History at 10,000,000 rows\n")
     history.run()
+
+
+def console_pages(runs: int, database_url: str, redis_url: str) -> None:
+    rows: dict[str, Row] = {}
+    for _ in range(runs):
+        for what, value in console.run(database_url, CONSOLE_QUEUES).items():
+            rows.setdefault(what, Row(what, "drip", unit="ms", digits=1)).runs.append(value)
+    table(f"8. Console with {CONSOLE_QUEUES:,} queues (sequential requests over loopback)", list(rows.values()))
 
 
 SCENARIOS: dict[str, Callable[[int, str, str], None]] = {
     "webhook": webhook, "ordered": ordered, "hot": hot, "latency": latency, "scheduler": scheduling,
-    "idle": idle, "memory": memory, "cluster": scaling, "e2e": user.end_to_end, "fairness": user.fairness,
-    "history": history_scale,
+    "idle": idle, "memory": memory, "console": console_pages, "cluster": scaling, "e2e": user.end_to_end,
+    "fairness": user.fairness, "history": history_scale,
 }
 #: Scenarios run only when named (--only history, --only cluster): too heavy for every run.
 NAMED_ONLY = ("history", "cluster")

@@ -25,6 +25,8 @@ LAYERS: list[set[str]] = [
     {"ghl"},
     {"work"},
     {"run", "intake"},
+    {"operations"},
+    {"console"},
     {"cli"},
 ]
 #: Top-level modules: the package itself (its version, importable from anywhere) and `python -m drip`.

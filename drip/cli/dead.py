@@ -1,4 +1,4 @@
-"""`drip dead list|show|replay|purge`: the dead letters."""
+"""`drip dead list|show|replay|purge`: the dead letters (the actions themselves: drip.operations.dead)."""
 
 from __future__ import annotations
 
@@ -11,10 +11,9 @@ import msgspec
 from tqdm import tqdm
 
 from drip.cli.common import add_command, load_settings, store
-from drip.core.errors import NotFound
 from drip.core.messages import iso
-from drip.core.redact import redact_json
-from drip.store.dead import DeadLetter, DeadLetters
+from drip.operations import dead as operations
+from drip.store.dead import DeadLetters
 
 #: Replays and purges of more letters than this show a progress bar (on a terminal).
 BAR_FROM = 200
@@ -24,20 +23,15 @@ def _dead() -> DeadLetters:
     return store(load_settings()).dead
 
 
-def _chosen_letters(dead: DeadLetters, args: argparse.Namespace) -> list[DeadLetter]:
-    """The dead letters an `ID | --queue Q | --all` choice names; an ID that is not dead is an error."""
-    if args.id:
-        letter = dead.get(args.id)
-        if letter is None:
-            raise NotFound(f"no dead letter {args.id} (see drip dead list)")
-        return [letter]
-    return dead.list(args.queue)  # --queue Q, or --all (queue None)
+def _chosen(dead: DeadLetters, args: argparse.Namespace) -> list:
+    """The dead letters an `ID | --queue Q | --all` choice names."""
+    return operations.chosen(dead, message_id=args.id, queue=args.queue)  # --all: neither
 
 
 def cmd_dead_list(args: argparse.Namespace) -> int:
     letters = _dead().list(args.queue)
     if args.json:
-        print(msgspec.json.encode([_letter_json(d) for d in letters]).decode())
+        print(msgspec.json.encode([operations.letter_json(d) for d in letters]).decode())
         return 0
     if not letters:
         print("no dead letters")
@@ -49,16 +43,9 @@ def cmd_dead_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def _letter_json(d: DeadLetter) -> dict:
-    return {"id": d.id, "queue": d.queue, "attempts": d.attempts, "error": d.error, "failed_at": iso(d.failed_at_ms),
-            "enqueued_at": iso(d.enqueued_ms), "run_at": iso(d.run_at_ms), "payload": msgspec.Raw(redact_json(d.payload))}
-
-
 def cmd_dead_show(args: argparse.Namespace) -> int:
-    letter = _dead().get(args.id)
-    if letter is None:
-        raise NotFound(f"no dead letter {args.id} (see drip dead list)")
-    print(msgspec.json.format(msgspec.json.encode(_letter_json(letter)), indent=2).decode())
+    (letter,) = operations.chosen(_dead(), message_id=args.id)
+    print(msgspec.json.format(msgspec.json.encode(operations.letter_json(letter)), indent=2).decode())
     return 0
 
 
@@ -73,19 +60,19 @@ def _progress_bar(total: int, what: str) -> Iterator[Callable[[int], None]]:
 
 def cmd_dead_replay(args: argparse.Namespace) -> int:
     dead = _dead()
-    letters = _chosen_letters(dead, args)
+    letters = _chosen(dead, args)
     with _progress_bar(len(letters), "replaying") as progress:
-        done = dead.replay(letters, to_head=not args.tail, progress=progress)
-    print(f"replayed {done} message{'s' * (done != 1)} to the {'tail' if args.tail else 'head'} of their queue")
+        done = operations.replay(dead, letters, to_head=not args.tail, by="cli", progress=progress)
+    print(done.text)
     return 0
 
 
 def cmd_dead_purge(args: argparse.Namespace) -> int:
     dead = _dead()
-    letters = _chosen_letters(dead, args)
+    letters = _chosen(dead, args)
     with _progress_bar(len(letters), "purging") as progress:
-        purged = dead.purge(letters, progress=progress)
-    print(f"purged {purged} dead letter{'s' * (purged != 1)}")
+        done = operations.purge(dead, letters, by="cli", progress=progress)
+    print(done.text)
     return 0
 
 

@@ -13,6 +13,7 @@ import sys
 
 from drip import __version__
 from drip.cli import config, db, dead, ghl, processes, queues
+from drip.core import logs
 from drip.core import settings as settings_module
 from drip.core.errors import DripError
 from drip.store.connection import REDIS_DOWN
@@ -42,6 +43,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     args.rest = rest
     warn_about_unknown_names()
+    # The events of an operator's action (who did what) go to stderr; stdout is the command's answer.
+    # The process commands set up their own logs to stdout.
+    logs.setup(process="cli", to_stderr=True)
     try:
         code = args.func(args)
         sys.stdout.flush()  # a closed pipe shows here, inside the try, not at exit

@@ -1,4 +1,4 @@
-"""`drip web`, `drip supervisor`, `drip worker`, `drip dev`: the processes drip runs."""
+"""`drip web`, `drip supervisor`, `drip worker`, `drip console`, `drip dev`: the processes drip runs."""
 
 from __future__ import annotations
 
@@ -43,6 +43,14 @@ def cmd_worker(args: argparse.Namespace) -> int:
     return pool.run(settings)
 
 
+def cmd_console(args: argparse.Namespace) -> int:
+    from drip.console import serve
+
+    settings = load_settings()
+    logs.setup(settings.log_level, settings.log_format, process="console")
+    return serve.run(settings, args.host, args.port, dev=args.dev)
+
+
 def cmd_dev(args: argparse.Namespace) -> int:
     from drip.run import dev
 
@@ -72,7 +80,17 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--threads", "-t", type=int, help="threads per process (default DRIP_THREADS)")
     p.set_defaults(func=cmd_worker)
 
-    p = add_command(sub, "dev", "run everything locally: db upgrade, web, supervisor, worker", "drip dev --embedded",
+    p = add_command(sub, "console", "run the operator's console and /metrics (its own port)",
+                    "drip console --port 8001",
+                    "Pages and a JSON API over every queue, its messages and the dead letters, with actions; "
+                    "DRIP_CONSOLE_TOKENS sets who may see and act.")
+    p.add_argument("--host", help="address to listen on (default DRIP_CONSOLE_HOST, 127.0.0.1)")
+    p.add_argument("--port", type=int, help="port to listen on (default DRIP_CONSOLE_PORT, 8001)")
+    p.add_argument("--dev", action="store_true", help=argparse.SUPPRESS)  # drip dev: open on loopback w/o tokens
+    p.set_defaults(func=cmd_console)
+
+    p = add_command(sub, "dev", "run everything locally: db upgrade, web, supervisor, worker, console",
+                    "drip dev --embedded",
                     "Starts embedded Redis and PostgreSQL where none answer (or with --embedded) and writes their "
                     "addresses to .drip/env, which every drip command started in this folder then uses. "
                     "A process that dies is replaced; Ctrl-C stops them all.")

@@ -1,4 +1,5 @@
-"""`drip status`, `drip pause`, `drip resume`, `drip cancel`: queues as an operator sees them."""
+"""`drip status`, `drip show`, `drip pause`, `drip resume`, `drip skip`, `drip cancel`: queues and messages
+as an operator sees them (the actions are drip.operations's, shared with the console)."""
 
 from __future__ import annotations
 
@@ -9,16 +10,13 @@ import time
 import msgspec
 
 from drip.cli.common import add_command, load_settings, store
-from drip.core import logs
-from drip.core.errors import Conflict, DripError
+from drip.core.errors import DripError
 from drip.core.messages import iso, now_ms
 from drip.core.settings import Settings
 from drip.db import queries
+from drip.operations import messages, queues
 from drip.store import status
-from drip.store.queues import Cancel, message_uuid, refusal
 from drip.store.stores import Store
-
-log = logs.get("drip.cli")
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -85,37 +83,30 @@ def _holder(row: dict) -> str:
 
 
 def cmd_pause(args: argparse.Namespace) -> int:
-    changed = store(load_settings()).queues.pause(args.queue)
-    print(f"paused {args.queue}" if changed else f"{args.queue} was paused already")
+    print(queues.pause(store(load_settings()), args.queue, by="cli").text)
     return 0
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
-    changed = store(load_settings()).queues.resume(args.queue)
-    print(f"resumed {args.queue}" if changed else f"{args.queue} was not paused")
+    print(queues.resume(store(load_settings()), args.queue, by="cli").text)
     return 0
 
 
-def cancel_message(s: Store, database_url: str, message_id: str) -> str:
-    """Cancel a scheduled message; returns its queue. NotFound if unknown, Conflict if no longer scheduled.
-    Where Redis no longer knows the id, the history tells "too late" (Conflict) from "unknown"."""
-    message_id = message_uuid(message_id)
-    outcome, queue = s.queues.cancel(message_id)
-    if outcome is Cancel.CANCELLED:
-        log.info("message_cancelled", queue=queue, message_id=message_id)
-        return queue
-    if outcome is Cancel.NOT_SCHEDULED:
-        state = queries.message_status(database_url, message_id)
-        if state is not None:
-            raise Conflict(f"message {message_id} is no longer scheduled (history: {state}); only scheduled "
-                           "messages can be cancelled")
-    raise refusal(message_id, outcome)
+def cmd_skip(args: argparse.Namespace) -> int:
+    print(queues.skip_head(store(load_settings()), args.queue, by="cli").text)
+    return 0
 
 
 def cmd_cancel(args: argparse.Namespace) -> int:
     settings = load_settings()
-    queue = cancel_message(store(settings), settings.database_url, args.id)
-    print(f"cancelled {args.id} (queue {queue})")
+    print(queues.cancel(store(settings), settings.database_url, args.id, by="cli").text)
+    return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    print(msgspec.json.format(msgspec.json.encode(messages.show(store(settings), settings.database_url, args.id)),
+                              indent=2).decode())
     return 0
 
 
@@ -127,6 +118,18 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p = add_command(sub, "resume", "hand out a paused queue's messages again", "drip resume location:456:workflow:humanizer")
     p.add_argument("queue", help="the queue's name")
     p.set_defaults(func=cmd_resume)
+
+    p = add_command(sub, "skip", "send a queue's head message to the dead letters so the queue goes on",
+                    "drip skip location:456:workflow:humanizer",
+                    "The head can be replayed later from the dead letters (drip dead replay).")
+    p.add_argument("queue", help="the queue's name")
+    p.set_defaults(func=cmd_skip)
+
+    p = add_command(sub, "show", "show where a message is and its history",
+                    "drip show 0193a5f2-7c1e-7b3a-9f00-2d1c3b4a5e6f",
+                    "Scheduled, ready at position N, in hand, done, dead or cancelled; with its history rows.")
+    p.add_argument("id", help="the message id that enqueue answered")
+    p.set_defaults(func=cmd_show)
 
     p = add_command(sub, "cancel", "cancel a scheduled message by id", "drip cancel 0193a5f2-7c1e-7b3a-9f00-2d1c3b4a5e6f",
                     "Only a message still scheduled (not yet due) can be cancelled.")

@@ -116,6 +116,11 @@ class Keys:
         with the busy threads: a heartbeat that corrects its process's busy threads is one script)."""
         return f"{{{self.prefix}:workers}}"
 
+    def metrics(self) -> str:
+        """Hash of the deployment's counters and histogram buckets, which every process adds to
+        (drip.store.tallies) and the console's /metrics reads: field "<name>|<label>=<value>,..." -> count."""
+        return f"{self.prefix}:metrics"
+
     def busy_threads(self) -> str:
         """Hash of the busy threads: worker threads running a drain ("host:pid:threads/n" -> 1), which
         includes standing by between leases to take queues in line themselves."""

@@ -74,6 +74,8 @@ class Kind:
     failed = "failed"
     done = "done"
     dead = "dead"
+    held = "held"  # skip.lua: a lease is out, nothing changed
+    empty = "empty"  # skip.lua: the queue has no head to skip
     cancelled = "cancelled"
     replayed = "replayed"
 
@@ -121,13 +123,15 @@ class Wake:
 
 
 class Reply:
-    """Words that lead a script's reply (advance.lua, fail.lua)."""
+    """Words that lead a script's reply (advance.lua, fail.lua, skip.lua)."""
 
     lost = "lost"
     released = "released"
     messages = "messages"
     retry = "retry"
     dead = "dead"
+    held = "held"  # skip.lua: a lease is out, nothing changed
+    empty = "empty"  # skip.lua: the queue has no head to skip
 
 
 #: One message of advance.lua's "messages" reply, in order.

@@ -19,10 +19,25 @@ import structlog
 _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
 
 
-def setup(level: str = "info", fmt: str = "auto", *, process: str | None = None) -> None:
-    """Configure structlog and stdlib logging for this process; `process` names it in every line."""
+class _Stderr:
+    """Whatever sys.stderr is when a line is written (loggers are cached; a test may swap the stream)."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+    def isatty(self) -> bool:
+        return sys.stderr.isatty()
+
+
+def setup(level: str = "info", fmt: str = "auto", *, process: str | None = None, to_stderr: bool = False) -> None:
+    """Configure structlog and stdlib logging for this process; `process` names it in every line. Lines go
+    to stdout, or stderr (the CLI's operator commands: their answer is stdout)."""
+    stream = _Stderr() if to_stderr else sys.stdout
     numeric = _LEVELS[level]
-    pretty = fmt == "console" or (fmt == "auto" and sys.stdout.isatty())
+    pretty = fmt == "console" or (fmt == "auto" and stream.isatty())
     shared: list = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
@@ -31,15 +46,18 @@ def setup(level: str = "info", fmt: str = "auto", *, process: str | None = None)
     if process:
         shared.append(_add_process(process))
     renderer = structlog.dev.ConsoleRenderer() if pretty else structlog.processors.JSONRenderer()
+    # The services' JSON lines on stdout take the fast path (bytes); a terminal, or the CLI's few lines
+    # on stderr (which a test may swap), go through text.
+    fast = not pretty and not to_stderr
     structlog.configure(
         processors=[*shared, structlog.processors.format_exc_info,
-                    renderer if pretty else structlog.processors.JSONRenderer(serializer=orjson.dumps)],
+                    structlog.processors.JSONRenderer(serializer=orjson.dumps) if fast else renderer],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
-        logger_factory=structlog.WriteLoggerFactory(sys.stdout) if pretty else structlog.BytesLoggerFactory(
-            sys.stdout.buffer),
+        logger_factory=structlog.BytesLoggerFactory(sys.stdout.buffer) if fast else structlog.WriteLoggerFactory(
+            stream),
         cache_logger_on_first_use=True,
     )
-    handler = logging.StreamHandler(sys.stdout)
+    handler = logging.StreamHandler(stream)
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],

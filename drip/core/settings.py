@@ -101,6 +101,12 @@ class Settings(BaseSettings):
     # of each payload a row keeps (a payload is often most of a row).
     history_retention: str = "30d"
     history_payloads: Literal["full", "redacted", "none"] = "redacted"
+    # The operator's console (drip console): its own port; tokens "<token>:operator,<token>:viewer".
+    console_host: str = "127.0.0.1"
+    console_port: int = Field(default=8001, ge=1, le=65535)
+    console_tokens: str | None = Field(default=None, repr=False)
+    # How often each process adds its counters (drip_* metrics) to Redis.
+    metrics_flush_ms: int = Field(default=1000, ge=10)
 
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["auto", "json", "console"] = "auto"
@@ -171,6 +177,25 @@ class Settings(BaseSettings):
     def tokens(self) -> tuple[str, ...]:
         """DRIP_API_TOKENS as a tuple (comma-separated in the environment)."""
         return tuple(t.strip() for t in (self.api_tokens or "").split(",") if t.strip())
+
+    @property
+    def console_roles(self) -> dict[str, str]:
+        """DRIP_CONSOLE_TOKENS as token → role ("operator" or "viewer")."""
+        roles = {}
+        for item in (self.console_tokens or "").split(","):
+            if item.strip():
+                token, _, role = item.strip().rpartition(":")
+                roles[token] = role
+        return roles
+
+    @field_validator("console_tokens")
+    @classmethod
+    def _console_tokens_are_readable(cls, value: str | None) -> str | None:
+        for item in (value or "").split(","):
+            token, _, role = item.strip().rpartition(":")
+            if item.strip() and (not token or role not in ("operator", "viewer")):
+                raise ValueError("each entry is <token>:operator or <token>:viewer, comma-separated")
+        return value
 
     @field_validator("log_level", "log_format", "history_payloads", mode="before")
     @classmethod

@@ -32,6 +32,10 @@ class GhlState:
         """Log a request in the location's budget: (0, its entry), or (the ms to wait before one may go, 0)."""
         return self.budgets.take(_budget(location), BUDGET)
 
+    def used(self, location: str) -> tuple[int, int]:
+        """The location's budget spent: (requests in the current 10 s, requests today)."""
+        return self.budgets.used(_budget(location), BUDGET)
+
     def settle(self, location: str, entry: int) -> None:
         """Move a logged request to now, when its answer came: it then counts a full window from there."""
         self.budgets.settle(_budget(location), BUDGET, entry)

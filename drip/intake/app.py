@@ -5,12 +5,15 @@ field, Redis down → 503. Everything here touches Redis only.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import msgspec
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -26,7 +29,7 @@ from drip.core.errors import (
     Unauthorized,
 )
 from drip.core.settings import Settings
-from drip.intake import openapi
+from drip.intake import counting, openapi
 from drip.intake.endpoints import Intake
 from drip.intake.refusals import RefusalLog
 from drip.intake.responses import Cancelled, Status, error_response, json_response
@@ -129,9 +132,13 @@ def create_app(settings: Settings | None = None) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         intake.store = IntakeStore.from_settings(settings)
+        flusher = asyncio.create_task(counting.flush_every(intake.tally, intake.store, settings.metrics_flush_ms))
         try:
             yield
         finally:
+            flusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await flusher
             await intake.store.close()
 
     return Starlette(
@@ -147,5 +154,6 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/readyz", admin.readyz, methods=["GET"]),
         ],
         exception_handlers=Answers(RefusalLog()).handlers(),
+        middleware=[Middleware(counting.CountRequests, tally=intake.tally)],
         lifespan=lifespan,
     )

@@ -28,6 +28,7 @@ from drip.intake.responses import Accepted, Queued, error_response, json_respons
 from drip.intake.webhook import parse_webhook
 from drip.store.intake import IntakeStore
 from drip.store.queues import Stored
+from drip.store.tallies import Tally
 
 log = logs.get("drip.intake")
 
@@ -46,6 +47,7 @@ class Intake:
         self.auth = Authenticator(settings)
         self.rate = parse_rate(settings.rate_limit) if settings.rate_limit else None
         self.store: IntakeStore | None = None
+        self.tally = Tally()
 
     async def _receive(self, request: Request, *, shared_secret: bool = False) -> bytes:
         """Authenticate, read and rate-limit a request; returns its raw body.
@@ -70,28 +72,33 @@ class Intake:
         if wait_ms:
             raise TooManyRequests(max(1, math.ceil(wait_ms / 1000)))
 
-    async def _store(self, messages: list[Inbound], field: str = "") -> list[Accepted]:
-        """Store the request's messages at once. More than DRIP_MAX_BATCH is a 400 naming the array (the
-        description's maxItems), not a 413: the body may be small, its count is what is refused."""
+    async def _store(self, messages: list[Inbound], source: str, field: str = "") -> list[Accepted]:
+        """Store the request's messages at once, counting them by `source` (drip_messages_accepted_total).
+        More than DRIP_MAX_BATCH is a 400 naming the array (the description's maxItems), not a 413: the body
+        may be small, its count is what is refused."""
         if len(messages) > self.settings.max_batch:
             raise InvalidInput(f"more than {self.settings.max_batch} messages in one request (DRIP_MAX_BATCH)", field)
         accepted = [accepted_json(a) for a in await self.store.enqueue(messages)] if messages else []
+        new = 0
         for a in accepted:
             log.info("message_accepted", queue=a.queue, message_id=a.id, run_at=a.run_at, duplicate=a.duplicate)
+            new += not a.duplicate
+        if new:
+            self.tally.count("drip_messages_accepted_total", new, source=source)
         return accepted
 
     async def enqueue(self, request: Request) -> Response:
         messages, batch = parse_enqueue(await self._receive(request), now_ms(), self.rules)
-        answer = await self._store(messages)
+        answer = await self._store(messages, "enqueue")
         return json_response(answer if batch else answer[0], 202)
 
     async def enqueue_contact(self, request: Request) -> Response:
         body = await self._receive(request, shared_secret=True)
-        stored = await self._store([contacts.parse(body, now_ms(), self.rules)])
+        stored = await self._store([contacts.parse(body, now_ms(), self.rules)], "ghl")
         return json_response(stored[0], 202)
 
     async def webhook(self, request: Request) -> Response:
-        stored = await self._store(parse_webhook(await self._receive(request)), "messages")
+        stored = await self._store(parse_webhook(await self._receive(request)), "webhook", "messages")
         return json_response(Queued(len(stored), [a.id for a in stored]), 202)
 
     async def whatsapp_hook(self, request: Request) -> Response:
@@ -119,5 +126,5 @@ class Intake:
             raise Unauthorized("DRIP_WHATSAPP_APP_SECRET is not set: signed notifications cannot be checked")
         await self._limit(client_address(request))
         check_depth(body)
-        stored = await self._store(whatsapp.parse(body), "entry")
+        stored = await self._store(whatsapp.parse(body), "whatsapp", "entry")
         return json_response(Queued(sum(not a.duplicate for a in stored), [a.id for a in stored]), 200)

@@ -4,9 +4,9 @@ Uses Redis and PostgreSQL at DRIP_REDIS_URL / DRIP_DATABASE_URL (or the
 defaults); when a URL is unset and nothing answers at its default, starts an
 embedded server (drip[embedded]) with its data under ./.drip/ and writes its
 URL to ./.drip/env, so `drip status` and friends started in this folder find it.
-Then applies migrations and runs web, supervisor and worker as child processes,
-replacing one that dies. Ctrl-C or SIGTERM stops drip's processes first and the
-servers last, and none outlives this process.
+Then applies migrations and runs web, supervisor, worker and console as child
+processes, replacing one that dies. Ctrl-C or SIGTERM stops drip's processes first
+and the servers last, and none outlives this process.
 """
 
 from __future__ import annotations
@@ -106,6 +106,8 @@ def _run_children(host: str, port: int, env: Mapping[str, str], grace_s: float) 
         _Child("web", procs.python_module("drip", "web", "--host", host, "--port", str(port)), env),
         _Child("supervisor", procs.python_module("drip", "supervisor"), env),
         _Child("worker", procs.python_module("drip", "worker"), env),
+        # Open on loopback while DRIP_CONSOLE_TOKENS is unset (drip console refuses that anywhere else).
+        _Child("console", procs.python_module("drip", "console", "--dev"), env),
     ]
     log.info("dev_started", url=f"http://{host}:{port}", pids={c.name: c.process.pid for c in children})
     code = 0

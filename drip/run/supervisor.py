@@ -35,6 +35,7 @@ from drip.run import procs
 from drip.store.connection import REDIS_DOWN
 from drip.store.leaders import Leadership
 from drip.store.stores import Store
+from drip.store.tallies import Tally
 from drip.store.workers import Survey, close_quietly
 
 log = logs.get("drip.supervisor")
@@ -69,6 +70,7 @@ class Supervisor:
         self._line_waiting = True
         self._idle_slots = 0
         self._next_round = 0.0
+        self.tally = Tally()
 
     @property
     def leading(self) -> bool:
@@ -109,6 +111,9 @@ class Supervisor:
                 reclaimed = self.store.leases.reclaim_expired()
                 if reclaimed:
                     log.warning("leases_reclaimed", queues=len(reclaimed))
+                    # Rare: counted and added to Redis at once (a failed flush keeps it for the next).
+                    self.tally.count("drip_leases_reclaimed_total", len(reclaimed))
+                    self.tally.flush(self.store.client, self.store.keys)
         if self.leading and (self._round_due or time.monotonic() >= self._next_round):
             self._next_round = time.monotonic() + self.lead()
         deadline = min(self._next_tick, self._next_round) if self.leading else self._next_tick

@@ -59,6 +59,7 @@ def run(settings: settings_module.Settings) -> None:
     worker.queue_prefetch = settings.threads
     ctx.waiting = worker.work_queue.qsize
     _start_renewer(renewer, stopping)
+    ctx.tally.start(store.client, store.keys, settings.metrics_flush_ms, stopping)
     standby.listen(stopping)
     ctx.limits.watch(stopping)
     worker.start()

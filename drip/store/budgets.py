@@ -8,7 +8,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from drip.core.keys import Keys
+from drip.core.layout import Budget as BudgetField
 from drip.core.timing import parse_rate
+from drip.store.connection import read_with_time
 from drip.store.scripts import Scripts
 
 
@@ -49,3 +51,12 @@ class Budgets:
     def observe(self, name: str, budget: Budget, remaining: int | None, blocked_ms: int) -> None:
         """Tighten the budget to what the downstream reported; block it for a 429's Retry-After."""
         self._run(name, budget, "observe", "" if remaining is None else remaining, blocked_ms)
+
+    def used(self, name: str, budget: Budget) -> tuple[int, int]:
+        """(requests in the current window, requests today) of a budget, on Redis's clock. Read-only."""
+        now, (log, (day, day_count)) = read_with_time(self.scripts.client, lambda pipe: [
+            pipe.zrangebyscore(self.keys.budget(name), "-inf", "+inf", withscores=True),
+            pipe.hmget(self.keys.budget_meta(name), [BudgetField.day, BudgetField.day_count])])
+        today = now // 86_400_000
+        return (sum(1 for _, at in log if at > now - budget.window_ms),
+                int(day_count or 0) if day is not None and int(day) == today else 0)

@@ -24,6 +24,7 @@ from drip.store.queues import (
     found,
     stored,
 )
+from drip.store.tallies import add_counts
 
 
 class IntakeStore:
@@ -75,6 +76,12 @@ class IntakeStore:
 
     async def ping(self) -> bool:
         return bool(await self.client.ping())
+
+    async def add_counts(self, counts) -> None:
+        """Add a drip.store.tallies count to Redis (the webhook's flush): one round trip."""
+        pipe = self.client.pipeline(transaction=False)
+        add_counts(pipe, self.keys, counts)
+        await pipe.execute()
 
     async def close(self) -> None:
         await self.client.aclose()

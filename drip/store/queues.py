@@ -202,6 +202,15 @@ class Queues:
         k, shard = self.keys, shard_of(queue)
         return bool(self.scripts.run("pause", [k.state(queue), k.ready(shard), k.paused(shard)], [queue]))
 
+    def skip(self, queue: str, error: str) -> tuple[str, str]:
+        """Send the queue's head to the dead letters with `error` (no lease may be out): (REPLY word, the
+        dead message's id or the lease holder, or "" when the queue is empty)."""
+        k, shard = self.keys, shard_of(queue)
+        reply = self.scripts.run("skip", [k.state(queue), k.stream(queue), k.replays(queue), k.ready(shard),
+                                          k.events(shard), k.dead(shard), k.dead_index(shard), k.paused(shard)],
+                                 [queue, error, k.wake_channel()])
+        return reply[0].decode(), reply[1].decode() if len(reply) > 1 else ""
+
     def resume(self, queue: str) -> bool:
         """Hand the queue's messages out again; False if it was not paused."""
         k, shard = self.keys, shard_of(queue)

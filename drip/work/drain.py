@@ -31,6 +31,7 @@ from drip.store.clock import RedisClock
 from drip.store.connection import REDIS_DOWN
 from drip.store.leases import Ack, Released, Taken, Verdict
 from drip.store.stores import Store
+from drip.store.tallies import Tally
 from drip.work.renewer import Renewer
 from drip.work.routes import Route, Router
 from drip.work.standby_signal import StandbySignal
@@ -76,6 +77,8 @@ class DrainContext:
     limits: TimeLimits = field(default_factory=TimeLimits)
     #: Set when a handler could not be stopped: the process stops taking work and is replaced.
     recycle: threading.Event = field(default_factory=threading.Event)
+    #: This process's counts for /metrics (flushed to Redis by the worker process).
+    tally: Tally = field(default_factory=Tally)
 
 
 def backoff_ms(route: Route, attempt: int) -> int:
@@ -139,6 +142,7 @@ def drain(ctx: DrainContext, queue: str, token: str) -> None:
                 return
             for position, taken in enumerate(step):
                 outcome = handle(ctx, route, holding, taken)
+                ctx.tally.count("drip_messages_handled_total", route=route.pattern, outcome=outcome.value)
                 if outcome is Outcome.DEAD:
                     break  # the queue goes on from a fresh batch
                 if outcome is not Outcome.HANDLED:
@@ -177,6 +181,7 @@ def handle(ctx: DrainContext, route: Route, holding: _Holding, taken: Taken) -> 
             return _defer(ctx, holding.token, taken, bound, wait_ms, f"rate limit of route {route.pattern}",
                           f"rate limit: {route.pattern}")
     started = ctx.clock.now_ms()
+    ctx.tally.observe("drip_lag_seconds", max(0, started - message.run_at_ms) / 1000, route=route.pattern)
     if started + ctx.clock.error_ms < message.run_at_ms:  # earlier than this process can tell Redis's time
         bound.error("released_early", run_at=message.run_at, early_ms=message.run_at_ms - started)
     clock = time.perf_counter()
@@ -185,10 +190,13 @@ def handle(ctx: DrainContext, route: Route, holding: _Holding, taken: Taken) -> 
                                 lambda: _give_up(ctx, route, holding.token, taken, bound, started))
     except (Exception, HandlerTimedOut) as exc:
         finished, duration_ms = ctx.clock.now_ms(), round((time.perf_counter() - clock) * 1000, 3)
+        ctx.tally.observe("drip_handler_duration_seconds", duration_ms / 1000, route=route.pattern)
         return _book_failure(ctx, route, holding.token, taken, exc, bound, started, finished, duration_ms)
     if stuck:
         return Outcome.LOST  # given up on at its hard limit: its attempt is booked, its lease gone
-    bound.info("message_handled", duration_ms=round((time.perf_counter() - clock) * 1000, 3))
+    duration_s = time.perf_counter() - clock
+    ctx.tally.observe("drip_handler_duration_seconds", duration_s, route=route.pattern)
+    bound.info("message_handled", duration_ms=round(duration_s * 1000, 3))
     holding.last_ack = Ack(taken.entry_id, message.id, started, ctx.clock.now_ms())
     return Outcome.HANDLED
 

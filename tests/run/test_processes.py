@@ -86,6 +86,7 @@ def alive(pid: int) -> bool:
 def run_dev(env: dict, cwd, *extra: str) -> tuple[subprocess.Popen, str]:
     port = free_port()
     log = open(cwd / "dev.log", "ab")
+    env = {**env, "DRIP_CONSOLE_PORT": str(free_port())}  # its console, open on loopback, on a port of its own
     dev = subprocess.Popen([sys.executable, "-m", "drip", "dev", "--port", str(port), *extra], env=env, cwd=cwd,
                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     return dev, f"http://127.0.0.1:{port}"
@@ -248,6 +249,15 @@ def using(folder) -> list[int]:
     return found
 
 
+def _status(url: str, headers: dict | None = None) -> int | None:
+    import httpx
+
+    try:
+        return httpx.get(url, headers=headers, timeout=2).status_code
+    except httpx.HTTPError:
+        return None
+
+
 def _answers(url: str) -> bool:
     import httpx
 
@@ -311,14 +321,17 @@ def test_root_is_where_tests_expect(tmp_path):
     assert (ROOT / "drip" / "__init__.py").exists()
 
 
-def test_supervisord_conf_runs_the_three_programs(settings, tmp_path):
+def test_supervisord_conf_runs_the_four_programs(settings, tmp_path):
     """supervisord with the shipped config, unchanged, from the venv (DRIP_BIN, DRIP_HOST, DRIP_PORT as README
-    says, no venv on PATH): web, supervisor and worker run, a contact is handled; SIGTERM stops all."""
+    says, no venv on PATH): web, supervisor, worker and console run, a contact is handled, the console asks
+    for its token; SIGTERM stops all."""
     port = free_port()
+    console_port = free_port()
     venv_bin = os.path.dirname(sys.executable)
     env = drip_env(settings, DRIP_HANDLER="", DRIP_BIN=os.path.join(venv_bin, "drip"), DRIP_HOST="127.0.0.1",
                    DRIP_PORT=str(port), PATH=os.pathsep.join(p for p in os.environ["PATH"].split(os.pathsep)
-                                                             if p != venv_bin))
+                                                             if p != venv_bin),
+                   DRIP_CONSOLE_PORT=str(console_port), DRIP_CONSOLE_TOKENS="sd-token:viewer")
     log = open(tmp_path / "supervisord.log", "ab")
     sd = subprocess.Popen([os.path.join(venv_bin, "supervisord"), "-c", str(ROOT / "supervisord.conf")], env=env,
                           cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT)
@@ -326,6 +339,9 @@ def test_supervisord_conf_runs_the_three_programs(settings, tmp_path):
         url = f"http://127.0.0.1:{port}"
         wait_for(lambda: _answers(url), 60, lambda: f"the web program; supervisord said {_tail(tmp_path)}")
         check_seed_contact(url, settings.database_url)
+        console = f"http://127.0.0.1:{console_port}/api/overview"
+        wait_for(lambda: _status(console) == 401, 60, "the console program")
+        assert _status(console, {"Authorization": "Bearer sd-token"}) == 200
         programs = descendants(sd.pid)
         sd.send_signal(signal.SIGTERM)
         assert sd.wait(90) == 0

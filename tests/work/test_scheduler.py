@@ -7,11 +7,11 @@ import threading
 import psycopg
 import pytest
 
-from drip.cli.queues import cancel_message
 from drip.core.errors import Conflict, InvalidInput, NotFound
 from drip.core.keys import shard_of
 from drip.core.messages import Inbound, new_id
 from drip.core.timing import Timing
+from drip.operations import queues as operations
 from drip.run.supervisor import Supervisor
 from drip.store.stores import Store
 from drip.work import scheduler
@@ -140,13 +140,13 @@ def test_four_promoters_at_once_move_each_message_exactly_once(store):
 def test_cancel_removes_a_scheduled_message_and_keeps_the_others_times(store, settings):
     """A cancelled contact leaves the delayed set; the others keep their run_at; cancelling twice is a conflict."""
     accepted = put(store, "loc:1:wf:1", Timing("spread", 1000, 2000), n=3)
-    assert cancel_message(store, settings.database_url, accepted[1].id) == "loc:1:wf:1"
+    assert operations.cancel(store, settings.database_url, accepted[1].id, by="test").text.endswith("(queue loc:1:wf:1)")
     left = store.client.zrange(store.keys.delayed("loc:1:wf:1"), 0, -1, withscores=True)
     assert [(m.decode()[16:], int(s)) for m, s in left] == [(a.id, a.run_at_ms) for a in (accepted[0], accepted[2])]
     with pytest.raises(Conflict):
         recorder = Recorder(store, settings.database_url)
         recorder.record_once()
-        cancel_message(store, settings.database_url, accepted[1].id)
+        operations.cancel(store, settings.database_url, accepted[1].id, by="test")
 
 
 def test_cancel_of_a_promoted_message_is_a_conflict_and_of_an_unknown_one_not_found(store, settings):
@@ -154,11 +154,11 @@ def test_cancel_of_a_promoted_message_is_a_conflict_and_of_an_unknown_one_not_fo
     immediate, = put(store, "q")
     Recorder(store, settings.database_url).record_once()
     with pytest.raises(Conflict, match="queued"):
-        cancel_message(store, settings.database_url, immediate.id)
+        operations.cancel(store, settings.database_url, immediate.id, by="test")
     with pytest.raises(NotFound):
-        cancel_message(store, settings.database_url, new_id())
+        operations.cancel(store, settings.database_url, new_id(), by="test")
     with pytest.raises(NotFound):
-        cancel_message(store, settings.database_url, "not-an-id")
+        operations.cancel(store, settings.database_url, "not-an-id", by="test")
 
 
 def test_history_follows_scheduled_queued_cancelled(store, settings):
@@ -171,7 +171,7 @@ def test_history_follows_scheduled_queued_cancelled(store, settings):
     assert statuses(settings, promoted.id, cancelled.id) == ["scheduled", "scheduled"]
     wait_until_due(store, now + 20)
     scheduler.promote_due(store.queues)
-    cancel_message(store, settings.database_url, cancelled.id)
+    operations.cancel(store, settings.database_url, cancelled.id, by="test")
     recorder.record_once()
     assert statuses(settings, promoted.id, cancelled.id) == ["queued", "cancelled"]
 

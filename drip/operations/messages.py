@@ -1,0 +1,64 @@
+"""One message as an operator asks about it (`drip show ID`, the console's message page and
+`GET /messages/{id}`): where it is now, its queue, run_at, attempts, errors and history timeline."""
+
+from __future__ import annotations
+
+import msgspec
+
+from drip.core.errors import DripError, NotFound
+from drip.core.messages import iso
+from drip.core.redact import redact_json
+from drip.db import queries
+from drip.operations.dead import letter_json
+from drip.store import lookup
+from drip.store.queues import message_uuid
+from drip.store.stores import Store
+
+#: History statuses that are final: Redis holds nothing more of such a message (bar a dead letter).
+_FINAL = {"done", "cancelled"}
+
+
+def show(store: Store, database_url: str, message_id: str) -> dict:
+    """Where the message is (`scheduled`, `ready` at `position`, `in hand`, `done`, `dead`, `cancelled`,
+    `accepted` while neither Redis's indexes nor the history place it yet) with its history. NotFound
+    when neither Redis nor the history knows it."""
+    message_id = message_uuid(message_id)
+    try:
+        row = queries.message(database_url, message_id)
+        history_error = None
+    except DripError as exc:  # history unreachable: Redis's view stands alone
+        row, history_error = None, str(exc)
+    letter = store.dead.get(message_id)
+    place = lookup.scheduled(store.client, store.keys, message_id)
+    if place is None and row is not None and row["status"] not in _FINAL and letter is None:
+        place = lookup.in_line(store.client, store.keys, row["queue"], message_id)
+    if row is None and place is None and letter is None:
+        raise NotFound(f"no message {message_id} (neither Redis nor the history knows it)")
+    answer: dict = {"id": message_id, "queue": None, "status": None, "position": None, "run_at": None,
+                    "attempts": None, "last_error": None, "lease_holder": None, "timeline": [], "payload": None,
+                    "dead_letter": letter_json(letter) if letter else None, "history_error": history_error}
+    if row is not None:
+        answer.update(queue=row["queue"], status=row["status"], run_at=_iso(row["run_at"]),
+                      attempts=row["attempts"], last_error=row["last_error"],
+                      payload=msgspec.Raw(redact_json(row["payload"].encode())) if row["payload"] else None)
+        answer["timeline"] = [{"at": _iso(row[field]), "what": what} for field, what in (
+            ("enqueued_at", "accepted"), ("run_at", "due"), ("started_at", "last attempt started"),
+            ("released_at", "released"), ("finished_at", row["status"]))
+            if row[field] is not None]
+        answer["timeline"].sort(key=lambda e: e["at"])
+    if letter is not None:
+        answer.update(status="dead", queue=letter.queue, attempts=letter.attempts, last_error=letter.error,
+                      run_at=iso(letter.run_at_ms), payload=msgspec.Raw(redact_json(letter.payload)))
+    elif place is not None:
+        answer.update(status=place.where, queue=place.queue, position=place.position, lease_holder=place.holder)
+        if place.run_at_ms is not None:
+            answer["run_at"] = iso(place.run_at_ms)
+        if place.attempt is not None:
+            answer["attempts"] = place.attempt
+    elif answer["status"] in ("queued", "scheduled", "failed"):
+        answer["status"] = "accepted"  # the history is behind Redis: handled, or on its way
+    return answer
+
+
+def _iso(value) -> str | None:
+    return value.isoformat().replace("+00:00", "Z") if value is not None else None
