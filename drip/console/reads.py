@@ -107,6 +107,13 @@ def _shown(m: dict) -> dict:
 
 
 def _row(r: dict) -> dict:
-    out = {k: (v.isoformat().replace("+00:00", "Z") if isinstance(v, datetime) else v) for k, v in r.items()}
-    out["payload"] = msgspec.Raw(redact_json(r["payload"].encode())) if r["payload"] else None
+    """A history row (drip.db.queries) as pages show it: ISO times, the payload redacted."""
+    out = {k: v for k, v in r.items() if not k.endswith("_ms")}
+    for ms, name in _TIMES:
+        out[name] = iso(r[ms]) if r[ms] is not None else None
+    out["payload"] = msgspec.Raw(redact_json(msgspec.json.encode(r["payload"]))) if r["payload"] is not None else None
     return out
+
+
+_TIMES = (("enqueued_ms", "enqueued_at"), ("run_at_ms", "run_at"), ("started_ms", "started_at"),
+          ("released_ms", "released_at"), ("finished_ms", "finished_at"))

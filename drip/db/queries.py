@@ -99,26 +99,6 @@ def lateness(url: str, limit: int = 50, since_s: int = 3600, releases: int = 5_0
                 for q, n, a, w, e in cur]
 
 
-_ROW = ("id", "queue", "status", "run_at", "attempts", "last_error", "enqueued_at", "started_at", "finished_at",
-        "released_at", "payload")
-_ROW_SQL = ("SELECT id::text, queue, status, run_at, attempts, last_error, enqueued_at, started_at, finished_at,"
-            " released_at, payload::text FROM sequential_queue")
-
-
-def message(url: str, message_id: str) -> dict | None:
-    """A message's history row (times as datetimes, payload as JSON text), or None."""
-    with session(url) as conn:
-        row = conn.execute(_ROW_SQL + " WHERE id = %s", (message_id,)).fetchone()
-    return dict(zip(_ROW, row, strict=True)) if row else None
-
-
-def queue_history(url: str, queue: str, limit: int = 50) -> list[dict]:
-    """A queue's last `limit` history rows, newest run_at first."""
-    with session(url) as conn:
-        rows = conn.execute(_ROW_SQL + " WHERE queue = %s ORDER BY run_at DESC LIMIT %s", (queue, limit)).fetchall()
-    return [dict(zip(_ROW, row, strict=True)) for row in rows]
-
-
 def per_minute(url: str, minutes: int = 60) -> list[dict]:
     """Over the last `minutes`: per minute, messages handled and failed (dead), and the worst and average
     lag (handler start − run_at, ms) of the handled ones."""

@@ -24,7 +24,7 @@ def show(store: Store, database_url: str, message_id: str) -> dict:
     when neither Redis nor the history knows it."""
     message_id = message_uuid(message_id)
     try:
-        row = queries.message(database_url, message_id)
+        row = queries.message_timeline(database_url, message_id)
         history_error = None
     except DripError as exc:  # history unreachable: Redis's view stands alone
         row, history_error = None, str(exc)
@@ -38,14 +38,14 @@ def show(store: Store, database_url: str, message_id: str) -> dict:
                     "attempts": None, "last_error": None, "lease_holder": None, "timeline": [], "payload": None,
                     "dead_letter": letter_json(letter) if letter else None, "history_error": history_error}
     if row is not None:
-        answer.update(queue=row["queue"], status=row["status"], run_at=_iso(row["run_at"]),
+        payload = row["payload"]
+        answer.update(queue=row["queue"], status=row["status"], run_at=iso(row["run_at_ms"]),
                       attempts=row["attempts"], last_error=row["last_error"],
-                      payload=msgspec.Raw(redact_json(row["payload"].encode())) if row["payload"] else None)
-        answer["timeline"] = [{"at": _iso(row[field]), "what": what} for field, what in (
-            ("enqueued_at", "accepted"), ("run_at", "due"), ("started_at", "last attempt started"),
-            ("released_at", "released"), ("finished_at", row["status"]))
+                      payload=msgspec.Raw(redact_json(msgspec.json.encode(payload))) if payload is not None else None)
+        answer["timeline"] = [{"at": iso(row[field]), "what": what} for field, what in sorted((
+            ("enqueued_ms", "accepted"), ("run_at_ms", "due"), ("started_ms", "last attempt started"),
+            ("released_ms", "released"), ("finished_ms", row["status"])), key=lambda f: row[f[0]] or 0)
             if row[field] is not None]
-        answer["timeline"].sort(key=lambda e: e["at"])
     if letter is not None:
         answer.update(status="dead", queue=letter.queue, attempts=letter.attempts, last_error=letter.error,
                       run_at=iso(letter.run_at_ms), payload=msgspec.Raw(redact_json(letter.payload)))
@@ -58,7 +58,3 @@ def show(store: Store, database_url: str, message_id: str) -> dict:
     elif answer["status"] in ("queued", "scheduled", "failed"):
         answer["status"] = "accepted"  # the history is behind Redis: handled, or on its way
     return answer
-
-
-def _iso(value) -> str | None:
-    return value.isoformat().replace("+00:00", "Z") if value is not None else None
