@@ -3,7 +3,7 @@ templates beside this module. `GET /messages/{id}` answers JSON when the client 
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import quote
 
@@ -64,12 +64,19 @@ async def overview(request: Request) -> Response:
 
 
 def overview_charts(data: dict) -> dict:
-    minutes = data["per_minute"]
-    return {"handled": charts.bars([(m["minute"], m["handled"]) for m in minutes], label="handled per minute"),
-            "failed": charts.bars([(m["minute"], m["failed"]) for m in minutes], label="dead per minute",
-                                  colour="#d83b3b"),
-            "lag": charts.bars([(m["minute"], m["max_lag_ms"] / 1000) for m in minutes],
-                               label="worst lag per minute (s)", colour="#8a3bd8")}
+    """The last hour, one bar per minute (minutes without history are zero), oldest on the left."""
+    now = datetime.fromtimestamp(data["totals"]["now_ms"] / 1000, UTC).replace(second=0, microsecond=0)
+    labels = [(now - timedelta(minutes=59 - i)).isoformat().replace("+00:00", "Z") for i in range(60)]
+    by_minute = {m["minute"]: m for m in data["per_minute"]}
+    if not by_minute:
+        return {"handled": charts.bars([], label="handled per minute"), "failed": "", "lag": ""}
+
+    def series(key: str, scale: float = 1) -> list[tuple[str, float]]:
+        return [(at, by_minute[at][key] / scale if at in by_minute else 0) for at in labels]
+
+    return {"handled": charts.bars(series("handled"), label="handled per minute"),
+            "failed": charts.bars(series("failed"), label="dead per minute", colour="#d83b3b"),
+            "lag": charts.bars(series("max_lag_ms", 1000), label="worst lag per minute (s)", colour="#8a3bd8")}
 
 
 templates.env.globals.update(overview_charts=overview_charts, timeline=charts.planned_vs_actual,

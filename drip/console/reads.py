@@ -33,8 +33,9 @@ def _history(call, *args, fallback):
 def overview(store: Store, settings: Settings) -> dict:
     totals = browse.totals(store.client, store.keys)
     minutes, error = _history(queries.per_minute, settings.database_url, 60, fallback=[])
-    return {"totals": totals, "per_minute": [{**m, "minute": m["minute"].isoformat().replace("+00:00", "Z")}
-                                             for m in minutes], "history_error": error}
+    return {"totals": totals, "per_minute": [
+        {**m, "minute": m["minute"].astimezone(UTC).isoformat().replace("+00:00", "Z")} for m in minutes],
+        "history_error": error}
 
 
 def queues(store: Store, *, match: str | None, sort: str, cursor: str | None, count: int = 50) -> dict:

@@ -33,7 +33,8 @@ def show(store: Store, database_url: str, message_id: str) -> dict:
     if place is None and row is not None and row["status"] not in _FINAL and letter is None:
         place = lookup.in_line(store.client, store.keys, row["queue"], message_id)
     if row is None and place is None and letter is None:
-        raise NotFound(f"no message {message_id} (neither Redis nor the history knows it)")
+        raise NotFound(f"no message {message_id} is known: not scheduled, not a dead letter, not in the history (a "
+                       "message accepted moments ago is found once the recorder has written it)")
     answer: dict = {"id": message_id, "queue": None, "status": None, "position": None, "run_at": None,
                     "attempts": None, "last_error": None, "lease_holder": None, "timeline": [], "payload": None,
                     "dead_letter": letter_json(letter) if letter else None, "history_error": history_error}

@@ -181,7 +181,8 @@ def rows(client: redis.Redis, keys: Keys, queues: list[str]) -> list[dict]:
         held = _TOKEN in state
         why = state.get(_WAITING, b"").decode() or None
         if paused:
-            kind, until = "paused", None
+            # fail.lua's on_dead = "pause" leaves why the queue stopped; an operator's pause leaves none.
+            kind, until = ("blocked by a dead head" if why and why.startswith("dead head ") else "paused"), None
         elif held:
             kind, until = "held", None
         elif place is not None and place > now:
@@ -192,7 +193,8 @@ def rows(client: redis.Redis, keys: Keys, queues: list[str]) -> list[dict]:
             kind, until = "scheduled", None
         in_flight = 1 if held and _HEAD in state else 0
         out.append({
-            "queue": queue, "state": kind, "until_ms": until, "why": why if until else None,
+            "queue": queue, "state": kind, "until_ms": until,
+            "why": why if until or kind == "blocked by a dead head" else None,
             "holder": state.get(_HOLDER, b"").decode() or None if held else None,
             "ready": length + replays - in_flight, "in_flight": in_flight, "scheduled": scheduled,
             "attempt": int(state[_ATTEMPT]) if _ATTEMPT in state else None,

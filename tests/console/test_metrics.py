@@ -45,12 +45,15 @@ def test_metrics_after_a_run_count_what_was_handled_and_pass_promtool(cluster):
         assert httpx.post(cluster.web_url + "/enqueue", json={"queue": f"m:{i % 4}", "payload": {"i": i}}).status_code \
             == 202
 
-    def handled() -> dict:
-        found = samples(scrape(console))
-        done = found.get(("drip_messages_handled_total", (("outcome", "handled"), ("route", "*"))), 0)
-        return found if done == 20 else {}
+    last: dict = {}
 
-    found = wait_for(handled, 60, "20 messages counted as handled")
+    def handled() -> dict:
+        last.update(samples(scrape(console)))
+        done = last.get(("drip_messages_handled_total", (("outcome", "handled"), ("route", "*"))), 0)
+        return dict(last) if done >= 20 else {}
+
+    found = wait_for(handled, 90, lambda: f"20 messages counted as handled; last scrape: {last}")
+    assert found[("drip_messages_handled_total", (("outcome", "handled"), ("route", "*")))] == 20, found
     assert found[("drip_messages_accepted_total", (("source", "enqueue"),))] == 20
     assert found[("drip_handler_duration_seconds_count", (("route", "*"),))] == 20
     assert found[("drip_lag_seconds_count", (("route", "*"),))] == 20

@@ -7,6 +7,7 @@ from dataclasses import replace
 
 from drip.core.keys import shard_of
 from drip.core.messages import Inbound, Message, new_id
+from drip.store import browse
 from drip.store.stores import Store
 from drip.work.drain import DrainContext, drain
 from drip.work.renewer import Renewer
@@ -127,7 +128,10 @@ def test_on_dead_pause_pauses_the_queue(store, settings, r):
     assert r.hget(store.keys.state("q"), "paused") == b"1"
     assert r.sismember(store.keys.paused(shard_of("q")), "q")
     assert r.zscore(store.keys.ready(shard_of("q")), "q") is None and store.workers.survey(1).leases == 0
+    (row,) = browse.rows(store.client, store.keys, ["q"])
+    assert row["state"] == "blocked by a dead head" and row["why"].startswith(f"dead head {bad}: ")
     assert store.queues.resume("q")
+    assert r.hget(store.keys.state("q"), "why") is None  # resumed: it waits for nothing
     assert lease(store, "q", "again")
     drain(ctx, "q", "again")
     assert calls.seen == [(bad, 1), (good, 1)]

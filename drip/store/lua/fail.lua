@@ -74,7 +74,8 @@ redis.call("HSET", dead_index, id, dead_id)
 redis.call("HDEL", state, STATE.head, STATE.attempt)
 event(KIND.dead)
 if on_dead == "pause" then
-  redis.call("HSET", state, STATE.paused, "1")
+  -- Shown by the console as "blocked by a dead head" (an operator's pause leaves no reason).
+  redis.call("HSET", state, STATE.paused, "1", STATE.waiting, "dead head " .. id .. ": " .. err)
   redis.call("SADD", paused, queue)
   release(nil)
 end
