@@ -143,8 +143,8 @@ def test_drip_dev_takes_the_seed_curl_example(settings, tmp_path):
     finally:
         if dev.poll() is None:
             os.killpg(dev.pid, signal.SIGKILL)
-    logged_text = (tmp_path / "dev.log").read_text()
-    assert '"event": "message_handled"' in logged_text and handled in logged_text
+    events = [json.loads(line) for line in (tmp_path / "dev.log").read_text().splitlines() if line.startswith("{")]
+    assert any(e["event"] == "message_handled" and e.get("message_id") == handled for e in events)
 
 
 def test_drip_dev_embedded_servers_are_found_by_commands_in_its_folder(settings, tmp_path):
