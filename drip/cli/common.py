@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import textwrap
 
 from drip.core import settings as settings_module
 from drip.core.settings import Settings
@@ -28,5 +29,7 @@ def store(settings: Settings) -> Store:
 def add_command(sub: argparse._SubParsersAction, name: str, what: str, example: str,
                 details: str = "") -> argparse.ArgumentParser:
     """A subcommand whose --help says what it does (`what`, then `details`), its arguments, and `example`."""
-    return sub.add_parser(name, help=what, description=f"{what[0].upper()}{what[1:]}. {details}".strip(),
-                          epilog=f"example:\n  {example}", formatter_class=argparse.RawDescriptionHelpFormatter)
+    # Raw, so the example keeps its own line; the description is wrapped here instead.
+    description = textwrap.fill(f"{what[0].upper()}{what[1:]}. {details}".strip(), 80)
+    return sub.add_parser(name, help=what, description=description, epilog=f"example:\n  {example}",
+                          formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -54,7 +54,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"drip: error: {exc}", file=sys.stderr)
         return 1
     except REDIS_DOWN as exc:
-        print(f"drip: error: cannot reach Redis (DRIP_REDIS_URL): {exc}", file=sys.stderr)
+        stale = ("; it came from .drip/env: is the drip dev that wrote it still running? (remove the file if not)"
+                 if "DRIP_REDIS_URL" in settings_module.local_values() else "")
+        print(f"drip: error: cannot reach Redis (DRIP_REDIS_URL): {exc}{stale}", file=sys.stderr)
         return 1
     except BrokenPipeError:
         # The reader went away (`| head`): what is still buffered has nowhere to go. Point stdout at

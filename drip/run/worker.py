@@ -36,6 +36,8 @@ log = logs.get("drip.worker")
 
 #: Longest wait of an idle consumer on the doorbell before it asks the broker again.
 _IDLE_WAIT_MS = 1000
+#: How often the main thread wakes to run a signal handler whose signal another thread received.
+_SIGNAL_CHECK_S = 0.2
 
 
 def run(settings: settings_module.Settings) -> None:
@@ -64,7 +66,12 @@ def run(settings: settings_module.Settings) -> None:
     ctx.limits.watch(stopping)
     worker.start()
     log.info("worker_started", worker=member, threads=settings.threads)
-    stopping.wait()
+    # A timed wait, never a bare wait(): the kernel hands SIGTERM/SIGINT to any thread of the process, and a
+    # Python handler runs only when the main thread next runs bytecode. A main thread blocked for good in
+    # wait() would never run it when the signal lands on one of dramatiq's threads (found: a Ctrl-C'd worker
+    # that ignored its stop until the pool's SIGKILL, grace + 5 s later).
+    while not stopping.wait(_SIGNAL_CHECK_S):
+        pass
     if ctx.recycle.is_set():
         _recycle(ctx, worker)
     log.info("worker_stopping", worker=member)

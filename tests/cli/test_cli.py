@@ -131,3 +131,14 @@ def test_status_watch_redraws_until_ctrl_c(settings):
     finally:
         if watch.poll() is None:
             watch.kill()
+
+
+def test_a_stale_drip_env_is_named_when_its_redis_is_gone(tmp_path):
+    """.drip/env left by a drip dev that was killed: the error says where the dead address came from."""
+    from tests.helpers import free_port
+
+    (tmp_path / ".drip").mkdir()
+    (tmp_path / ".drip" / "env").write_text(f"DRIP_REDIS_URL=redis://127.0.0.1:{free_port()}/0\n")
+    done = drip("status", env=clean_env(), cwd=tmp_path)
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert "cannot reach Redis" in done.stderr and "it came from .drip/env" in done.stderr
