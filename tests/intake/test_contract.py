@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-#: Bounded, so the run takes about a minute a configuration on two shared cores; a fixed seed repeats it.
+#: Bounded, so a run takes about a minute a configuration on two shared cores; a fixed seed repeats it.
 MAX_EXAMPLES = "40"
 
 
@@ -22,11 +22,17 @@ def schemathesis_run(url: str, folder: Path, *extra: str) -> subprocess.Complete
     return subprocess.run(command, cwd=folder, capture_output=True, text=True, timeout=600, check=False)
 
 
+BEARER = ("--header", "Authorization: Bearer T")
+#: Every credential drip checks (schemathesis can send the token; the signatures it cannot make are refused).
+EVERYTHING = {"DRIP_API_TOKENS": "T", "DRIP_SIGNING_SECRET": "S", "DRIP_WHATSAPP_APP_SECRET": "W",
+              "DRIP_RATE_LIMIT": "100/s:300"}
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize(("env", "args"), [({}, ()), ({"DRIP_API_TOKENS": "T"}, ("--header", "Authorization: Bearer T"))],
-                         ids=["auth-off", "auth-on"])
+@pytest.mark.parametrize(("env", "args"), [({}, ()), ({"DRIP_API_TOKENS": "T"}, BEARER), (EVERYTHING, BEARER)],
+                         ids=["auth-off", "auth-on", "signatures-and-rate-limit"])
 def test_the_api_matches_its_openapi_description(cluster, tmp_path, env, args):
-    """`schemathesis run --checks all` finds no failure, with auth off and with a bearer token."""
+    """`schemathesis run --checks all` finds no failure: auth off, a bearer token, every check and a rate limit."""
     url = cluster.start_web(**env)
     result = schemathesis_run(url, tmp_path, *args)
     report = result.stdout + result.stderr
