@@ -17,6 +17,16 @@ _NUMBER = r"(\d+(?:\.\d*)?|\.\d+)\s*([smh]?)"
 _TIMEFRAME = re.compile(rf"^\s*{_NUMBER}\s*(?:(?:to|-)\s*{_NUMBER})?\s*$", re.IGNORECASE)
 
 
+#: Beyond this many ms (~285,000 years) a time is no time drip can keep: refused, not overflowed into a 500.
+_MAX_MS = 2**53
+
+
+def _ms(ms: float, what: str) -> int:
+    if not ms <= _MAX_MS:  # also NaN and infinity
+        raise ValueError(f"{what} is too far ahead: beyond any DRIP_MAX_HORIZON")
+    return round(ms)
+
+
 @dataclass(frozen=True, slots=True)
 class Timing:
     """A message's timing rule, as the enqueue script takes it.
@@ -54,15 +64,15 @@ def parse_timeframe(text: str) -> Timing:
         high, high_unit = low, low_unit
     elif not low_unit:
         low_unit = high_unit
-    low_ms = round(float(low) * _UNITS_MS[low_unit.lower()])
-    high_ms = round(float(high) * _UNITS_MS[high_unit.lower()])
+    low_ms = _ms(float(low) * _UNITS_MS[low_unit.lower()], f"TimeFrame {text[:40]!r}")
+    high_ms = _ms(float(high) * _UNITS_MS[high_unit.lower()], f"TimeFrame {text[:40]!r}")
     return Timing("spread", min(low_ms, high_ms), max(low_ms, high_ms))
 
 
 def delay(seconds: float) -> Timing:
     if not (seconds >= 0 and math.isfinite(seconds)):
         raise ValueError("delay must be a number of seconds >= 0")
-    return Timing("delay", round(seconds * 1000)) if seconds else NOW
+    return Timing("delay", _ms(seconds * 1000, "delay")) if seconds else NOW
 
 
 def run_at(value: str | float) -> Timing:
@@ -81,7 +91,7 @@ def run_at(value: str | float) -> Timing:
         return Timing("at", round(parsed.timestamp() * 1000))
     if not (value >= 0 and math.isfinite(value)):
         raise ValueError("run_at must be epoch seconds >= 0")
-    return Timing("at", round(value * 1000))
+    return Timing("at", _ms(value * 1000, "run_at"))
 
 
 _RATE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*/\s*(s|m|h)\s*(?::\s*(\d+))?\s*$", re.IGNORECASE)

@@ -99,7 +99,7 @@ def test_empty_variable_keeps_the_default(monkeypatch, variable, attribute, defa
         ("DRIP_LOG_LEVEL", "loud"),
         ("DRIP_LOG_FORMAT", "xml"),
         ("DRIP_DEFAULT_TIMEFRAME", "soon"),
-        ("DRIP_DEFAULT_TIMEFRAME", "60 to"),
+        ("DRIP_DEFAULT_TIMEFRAME", "5 to"),
         ("DRIP_SCHEDULER_INTERVAL_MS", "0"),
         ("DRIP_MAX_HORIZON", "0"),
         ("DRIP_HISTORY_RETENTION", "30 days"),

@@ -223,6 +223,14 @@ def test_run_at_accepts_epoch_seconds_written_as_a_string():
     assert run_at("1795312813") == run_at(1795312813)
 
 
+@pytest.mark.parametrize("call", [lambda: delay(1.7976931348623157e308), lambda: run_at(1e300),
+                                  lambda: parse_timeframe("9" * 400), lambda: parse_timeframe("1 to " + "9" * 400 + "h")])
+def test_a_time_too_large_to_keep_is_a_value_error_not_an_overflow(call):
+    """delay 1.8e308, run_at 1e300, a 400-digit TimeFrame: ValueError (a 400 naming the field), never OverflowError."""
+    with pytest.raises(ValueError, match="too far ahead"):
+        call()
+
+
 # --- parse_duration ----------------------------------------------------------------
 
 

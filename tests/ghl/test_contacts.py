@@ -134,3 +134,24 @@ def test_redact_removes_every_api_key():
     assert cleaned["data"]["apiKey"] == "[redacted]" and cleaned["customData"]["other"] == 1
     plain = json.dumps(SEED).encode()
     assert redact_json(plain) is plain
+
+
+def test_an_id_written_as_a_whole_float_is_the_integer():
+    """JSON's 456.0 is the integer 456: the queue reads location:456, as for 456."""
+    assert parse({**SEED, "location": {"id": 456.0}}).queue == parse({**SEED, "location": {"id": 456}}).queue
+
+
+@pytest.mark.parametrize("location", [None, {"id": None}, {"id": "  "}])
+def test_a_null_or_blank_location_id_is_refused_naming_it(location):
+    """location null, location.id null or blank: 400 naming location.id (the description requires one)."""
+    assert invalid({**SEED, "location": location}).field == "location.id"
+
+
+def test_an_overlong_location_id_is_refused_naming_it():
+    """A location id past MAX_ID_LENGTH is refused (both ids must fit one queue name)."""
+    assert invalid({**SEED, "location": {"id": "x" * (contacts.MAX_ID_LENGTH + 1)}}).field == "location.id"
+
+
+def test_a_tiny_numeric_timeframe_is_read_not_refused():
+    """TimeFrame 1e-05 (a number) reads as 0.00001 s, not as the unreadable text '1e-05'."""
+    assert parse({**SEED, "customData": {"TimeFrame": 1e-05}}).timing.kind == "spread"

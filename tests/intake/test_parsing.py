@@ -349,3 +349,13 @@ def test_webhook_overlong_sender_names_the_from_field():
     with pytest.raises(InvalidInput) as caught:
         parse_webhook(body)
     assert caught.value.field == "messages[0].from"
+
+
+def test_webhook_sender_written_as_a_whole_float_is_the_integer():
+    """`from: 5.0` queues in "5", as `from: 5` does."""
+    assert [m.queue for m in parse_webhook(b'{"messages":[{"from":5.0},{"from":5}]}')] == ["5", "5"]
+
+
+def test_enqueue_queue_with_a_trailing_newline_is_refused():
+    """"q\\n" has a control character: refused, though Python's `$` would match before the newline."""
+    assert invalid(enqueue, b'{"queue":"q\\n","payload":1}').field == "queue"
