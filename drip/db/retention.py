@@ -20,8 +20,9 @@ from drip.db.connect import connect, first_line, session
 
 log = logs.get("drip.retention")
 
-#: Rows one DELETE removes: tens of ms, the most a history write waits behind it (bench/history.py).
-BATCH_ROWS = 2000
+#: Rows one DELETE removes: tens of ms, the most a history write waits behind it. 2,000 took ~200 ms
+#: a batch at 10M rows on the shared bench machine, and events then waited up to 3.5 s (bench/history.py).
+BATCH_ROWS = 500
 #: How often the recorder's leader looks for rows to prune once a sweep has found the last.
 EVERY_S = 60.0
 
@@ -61,9 +62,9 @@ def prune(url: str, older_than_s: int, *, batch_rows: int = BATCH_ROWS,
 
 
 class Retention:
-    """Automatic retention, run by the recorder's leader between two of its batches: one batch of
-    deletes per call while a sweep lasts, then nothing for `every_s`. An event thus never waits
-    behind more than one delete batch. On a connection of its own, made on first use."""
+    """Automatic retention, run by the recorder's leader between two of its batches once it has caught
+    up: one batch of deletes per call while a sweep lasts, then nothing for `every_s`. An event thus
+    never waits behind more than one delete batch. On a connection of its own, made on first use."""
 
     def __init__(self, url: str, retention_s: int, *, every_s: float = EVERY_S, batch_rows: int = BATCH_ROWS) -> None:
         self.url = url
