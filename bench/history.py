@@ -210,9 +210,8 @@ def retention_under_load(store: Store, url: str, redis_url: str, rate: int = 200
                 oldest = min(int(entry_id.split(b"-")[0]) for _, entry_id, _ in events)
                 waits[phase].append(time.time() * 1000 - oldest)
             if phase == "sweep" and len(events) < BATCH:
-                n = recorder.retention.step()  # as Recorder._step: once caught up, one batch of deletes
-                pruned += n
-                if n < recorder.retention.batch_rows:
+                pruned += recorder.retention.step()  # as Recorder._step: once caught up, one batch of deletes
+                if recorder.retention.sweeps:
                     sweep_s = time.monotonic() - started - 3
             time.sleep(0.005)
     finally:
