@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from drip.core.timing import NOW, Timing, check_horizon, delay, parse_duration, parse_timeframe, run_at
+from drip.core.timing import (
+    NOW,
+    Timing,
+    check_horizon,
+    delay,
+    parse_duration,
+    parse_timeframe,
+    run_at,
+)
 
 #: 2026-11-18T11:06:40Z, a few days before the run_at values below.
 NOW_MS = 1_795_000_000_000
