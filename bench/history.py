@@ -209,10 +209,9 @@ def retention_under_load(store: Store, url: str, redis_url: str, rate: int = 200
                 store.events.forget({shard: entry_id for shard, entry_id, _ in events})
                 oldest = min(int(entry_id.split(b"-")[0]) for _, entry_id, _ in events)
                 waits[phase].append(time.time() * 1000 - oldest)
-            if phase == "sweep":
-                n = recorder.retention.step()  # as Recorder._step: one batch of deletes between two writes
-                pruned += n
-                if n < recorder.retention.batch_rows:
+            if phase == "sweep" and len(events) < BATCH:
+                pruned += recorder.retention.step()  # as Recorder._step: once caught up, one batch of deletes
+                if recorder.retention.sweeps:
                     sweep_s = time.monotonic() - started - 3
             time.sleep(0.005)
     finally:
@@ -222,6 +221,14 @@ def retention_under_load(store: Store, url: str, redis_url: str, rate: int = 200
         recorder.retention.close()
     return {"pruned": pruned, "sweep_s": sweep_s, **{f"max_wait_ms {k}": max(v) for k, v in waits.items()},
             **{f"p99_wait_ms {k}": percentile(v, 0.99) for k, v in waits.items()}}
+
+
+def vacuum(url: str) -> float:
+    """VACUUM ANALYZE the history (as autovacuum would have by then); seconds it took."""
+    started = time.monotonic()
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("VACUUM ANALYZE sequential_queue")
+    return time.monotonic() - started
 
 
 def checksum(url: str) -> tuple[int, int]:
@@ -241,8 +248,7 @@ def migration(rows: int) -> None:
                 conn.execute(m.sql)
                 conn.execute("INSERT INTO drip_migrations (name, checksum) VALUES (%s, %s)", (m.name, m.checksum))
         load(url, rows, rows // 10)
-        with psycopg.connect(url, autocommit=True) as conn:
-            conn.execute("VACUUM ANALYZE sequential_queue")
+        vacuum(url)
         before, old_sizes = checksum(url), sizes(url)
         started = time.monotonic()
         applied = migrate.upgrade(url)
@@ -278,10 +284,7 @@ def run(rows: int = ROWS, old: int = OLD, migration_rows: int = OLD) -> None:
             with psycopg.connect(url, autocommit=True) as conn:
                 conn.execute("TRUNCATE sequential_queue")
             load(url, rows, old)
-            t = time.monotonic()
-            with psycopg.connect(url, autocommit=True) as conn:
-                conn.execute("VACUUM ANALYZE sequential_queue")
-            print(f"  VACUUM ANALYZE {time.monotonic() - t:.0f} s", flush=True)
+            print(f"  VACUUM ANALYZE {vacuum(url):.0f} s", flush=True)
             before = sizes(url)
             full = recorder_rate(store, url)
             print(f"recorder at {rows:,} rows: {full:,.0f} events/s ({full / empty:.2f}x empty)", flush=True)
@@ -293,13 +296,13 @@ def run(rows: int = ROWS, old: int = OLD, migration_rows: int = OLD) -> None:
                   f" 2,000/s; longest event → row wait {swept['max_wait_ms sweep']:.0f} ms (p99"
                   f" {swept['p99_wait_ms sweep']:.0f} ms); before the sweep {swept['max_wait_ms baseline']:.0f} ms"
                   f" (p99 {swept['p99_wait_ms baseline']:.0f} ms)")
-            with psycopg.connect(url, autocommit=True) as conn:
-                conn.execute("VACUUM ANALYZE sequential_queue")
+            vacuum(url)
             after = sizes(url)
             print("\n| bytes per row | after load | after retention + VACUUM |\n| --- | --- | --- |")
             for name in before:
                 print(f"| {name} | {before[name]:,.0f} | {after.get(name, 0):,.0f} |")
-        migration(migration_rows)
+        if migration_rows:
+            migration(migration_rows)
     finally:
         delete_prefix(client, keys)
 

@@ -113,8 +113,8 @@ def _replace_nul(value: Any) -> Any:
 
 
 class Recorder:
-    """Moves history events from Redis to PostgreSQL while it holds the recorder's leadership, and
-    between two batches prunes what is past the retention (one small batch of deletes at a time)."""
+    """Moves history events from Redis to PostgreSQL while it holds the recorder's leadership, and,
+    when it has caught up, prunes what is past the retention (one small batch of deletes at a time)."""
 
     def __init__(self, store: Store, database_url: str, *, ttl_ms: int = 10_000, payloads: str = "redacted",
                  retention_s: int = 0) -> None:
@@ -147,7 +147,10 @@ class Recorder:
                 log.info("migrations_applied", migrations=applied)
             self._migrated = True
         recorded = self.record_once()
-        if self.retention.step() == 0 and recorded == 0:
+        # Retention only once caught up (less than a shard's batch read): new history comes first,
+        # and an event waits behind at most one small batch of deletes.
+        pruned = self.retention.step() if recorded < BATCH else 0
+        if pruned == 0 and recorded == 0:
             stop.wait(_IDLE_S)
 
     def _recover(self, exc: BaseException, wait_s: float) -> None:

@@ -10,6 +10,7 @@ import zipfile
 import psycopg
 import pytest
 from psycopg.conninfo import make_conninfo
+from structlog.testing import capture_logs
 
 from drip.core.errors import DripError
 from drip.db import connect as db_connect
@@ -85,3 +86,15 @@ def test_upgrade_works_from_the_built_wheel(fresh_url, tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert applied(fresh_url) == [m.name for m in migrate.migrations()]
+
+
+def test_each_statement_of_a_migration_is_logged_as_it_finishes(fresh_url):
+    """upgrade logs migration_step_applied for every statement (step n of N, its duration), then migration_applied."""
+    with capture_logs() as logs:
+        migrate.upgrade(fresh_url)
+    steps = [e for e in logs if e["event"] == "migration_step_applied"]
+    assert len(steps) == sum(len(m.statements) for m in migrate.migrations())
+    last = [e for e in steps if e["migration"] == "0003_history_retention.sql"]
+    assert [e["step"] for e in last] == [1, 2, 3] and {e["steps"] for e in last} == {3}
+    assert last[1]["statement"].startswith("CREATE INDEX sequential_queue_finished") and "duration_ms" in last[1]
+    assert [e["migration"] for e in logs if e["event"] == "migration_applied"] == [m.name for m in migrate.migrations()]

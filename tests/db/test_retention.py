@@ -13,6 +13,7 @@ from drip.cli import main as cli
 from drip.core import settings as config
 from drip.core.messages import new_id
 from drip.db.history import HistoryRow, HistoryWriter
+from drip.db.retention import Retention
 from drip.work.recorder import Recorder
 from tests.helpers import wait_for
 
@@ -122,3 +123,20 @@ def test_the_recorders_leader_prunes_automatically(url, store):
         stop.set()
         thread.join(10)
     assert row_ids(url) == ids["today"] | ids["old unfinished"]
+
+
+def test_automatic_retention_deletes_one_batch_a_step_then_rests(url):
+    """Retention.step deletes one batch per call until a batch comes back short, then nothing until `every_s`."""
+    old = now_ms() - 60 * DAY_MS
+    writer = HistoryWriter(url)
+    try:
+        writer.write([HistoryRow(new_id(), status="done", queue="q", payload="{}", run_at_ms=old, enqueued_ms=old,
+                                 attempts=1, started_ms=old, finished_ms=old) for _ in range(1200)])
+    finally:
+        writer.close()
+    retention = Retention(url, 30 * 86400, batch_rows=500, pause_s=0, every_s=3600)
+    try:
+        assert [retention.step() for _ in range(4)] == [500, 500, 200, 0]
+        assert retention.sweeps == 1 and row_ids(url) == set()
+    finally:
+        retention.close()
