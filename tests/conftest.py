@@ -35,6 +35,18 @@ def database_url() -> str:
     db_connect.drop_database(url)
 
 
+@pytest.fixture(scope="module")
+def history_url() -> str:
+    """A migrated database of one test module's own, dropped afterwards: for tests that read the history
+    as a whole (retention, plans, the lateness of the last releases), which other tests' rows would sway."""
+    from psycopg.conninfo import make_conninfo
+
+    url = make_conninfo(PG_SERVER_URL, dbname=f"drip_history_{secrets.token_hex(4)}")
+    migrate.upgrade(url)
+    yield url
+    db_connect.drop_database(url)
+
+
 @pytest.fixture
 def prefix() -> str:
     """A key prefix of this test; its keys are deleted afterwards."""

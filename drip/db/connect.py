@@ -33,6 +33,15 @@ def session(url: str, *, autocommit: bool = False) -> Iterator[psycopg.Connectio
         raise Unavailable(f"PostgreSQL ({describe(url)}): {first_line(exc)}") from None
 
 
+def close_quietly(conn: psycopg.Connection | None) -> None:
+    """Close a connection that may already be broken (what it was doing is lost either way)."""
+    if conn is not None:
+        try:
+            conn.close()
+        except psycopg.Error:
+            pass
+
+
 def describe(url: str) -> str:
     """host/port/dbname of a connection URL, without its password (safe to log)."""
     info = conninfo_to_dict(url)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import psycopg
 
 from drip.core.errors import Unavailable
-from drip.db.connect import connect, first_line
+from drip.db.connect import close_quietly, connect, first_line
 
 
 @dataclass
@@ -164,9 +164,5 @@ class HistoryWriter:
         return self._conn
 
     def close(self) -> None:
-        if self._conn is not None:
-            try:
-                self._conn.close()
-            except psycopg.Error:
-                pass
-            self._conn = None
+        close_quietly(self._conn)
+        self._conn = None

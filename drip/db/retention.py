@@ -16,7 +16,7 @@ import psycopg
 
 from drip.core import logs
 from drip.core.errors import Unavailable
-from drip.db.connect import connect, first_line, session
+from drip.db.connect import close_quietly, connect, first_line, session
 
 log = logs.get("drip.retention")
 
@@ -112,9 +112,5 @@ class Retention:
         return n
 
     def close(self) -> None:
-        if self._conn is not None:
-            try:
-                self._conn.close()
-            except psycopg.Error:
-                pass
-            self._conn = None
+        close_quietly(self._conn)
+        self._conn = None

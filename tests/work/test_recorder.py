@@ -173,8 +173,9 @@ def test_a_replayed_message_starts_its_history_over(store, recorder, settings):
     assert (row["status"], row["attempts"]) == ("done", 1)
 
 
-def test_lateness_per_workflow_from_planned_and_actual_release(settings):
-    """queries.lateness gives, per queue, releases, average and worst lateness, and releases earlier than planned."""
+def test_lateness_per_workflow_from_planned_and_actual_release(history_url):
+    """queries.lateness gives, per queue, releases, average and worst lateness, and releases earlier than planned
+    (in a database of its own: lateness reads the last releases, which other tests' rows would push out)."""
     queue = f"location:L:workflow:{new_id()}"
     rows_in = []
     ago = round(time.time() * 1000) - 600_000  # finished within the last hour, the window drip status shows
@@ -182,9 +183,9 @@ def test_lateness_per_workflow_from_planned_and_actual_release(settings):
         rows_in.append(HistoryRow(new_id(), status="done", queue=queue, payload="{}", run_at_ms=planned,
                                      enqueued_ms=planned - 5, attempts=1, started_ms=released,
                                      finished_ms=released + 1, released_ms=released))
-    with history_writer(settings.database_url) as writer:
+    with history_writer(history_url) as writer:
         writer.write(rows_in)
-    (found,) = [row for row in queries.lateness(settings.database_url, limit=1000) if row["queue"] == queue]
+    (found,) = [row for row in queries.lateness(history_url, limit=1000) if row["queue"] == queue]
     assert found == {"queue": queue, "released": 3, "avg_late_ms": 130, "worst_late_ms": 300, "early": 1}
 
 
