@@ -54,6 +54,7 @@ class TimeLimits:
     def __init__(self) -> None:
         self._running: dict[int, _Running] = {}
         self._cond = threading.Condition()
+        self._wakes_at = 0.0  # monotonic: when the watcher looks next, unless woken
 
     def call(self, handler: Callable[[Any], object], message: Any, limit_s: float,
              on_stuck: Callable[[], None]) -> bool:
@@ -63,7 +64,10 @@ class TimeLimits:
         entry = _Running(threading.get_ident(), limit_s, now + limit_s, now + limit_s + grace_s(limit_s), on_stuck)
         with self._cond:
             self._running[entry.thread_id] = entry
-            self._cond.notify()
+            if entry.interrupt_at < self._wakes_at:
+                # Only a limit shorter than the watcher's sleep wakes it: a notify per message would
+                # hand the GIL to the watcher and back for every handler call.
+                self._cond.notify()
         try:
             handler(message)
         except HandlerTimedOut:
@@ -102,7 +106,9 @@ class TimeLimits:
                 deadlines = [e.stuck_at if e.interrupted else e.interrupt_at for e in self._running.values()
                              if not e.stuck]
                 if not given_up:
-                    self._cond.wait(min(0.5, max(0.0, min(deadlines, default=now + 0.5) - now)))
+                    wait_s = min(0.5, max(0.0, min(deadlines, default=now + 0.5) - now))
+                    self._wakes_at = now + wait_s
+                    self._cond.wait(wait_s)
             for entry in given_up:
                 log.error("handler_stuck", limit_s=entry.limit_s, grace_s=grace_s(entry.limit_s))
                 try:
