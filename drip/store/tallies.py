@@ -10,6 +10,7 @@ never queue names or ids, so the hash stays small.
 from __future__ import annotations
 
 import bisect
+import functools
 import threading
 from collections import Counter
 
@@ -19,10 +20,18 @@ from drip.core.keys import Keys
 
 #: Histogram buckets (seconds) of drip_handler_duration_seconds and drip_lag_seconds.
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
+_LE = (*(str(b) for b in BUCKETS), "+Inf")  # the `le` label of each bucket, the last for what exceeds them
 
 
 def field(family: str, **labels: str) -> str:
-    return family + "|" + ",".join(f"{k}={v}" for k, v in labels.items())
+    return _field(family, tuple(labels.items()))
+
+
+@functools.lru_cache(maxsize=4096)
+def _field(family: str, labels: tuple[tuple[str, str], ...]) -> str:
+    """A field's text, built once per family and labels: counts are taken per message and per request,
+    and labels are few (route patterns, sources, endpoints, codes)."""
+    return family + "|" + ",".join(f"{k}={v}" for k, v in labels)
 
 
 def parse_field(text: str) -> tuple[str, dict[str, str]]:
@@ -44,11 +53,12 @@ class Tally:
     def observe(self, family: str, seconds: float, **labels: str) -> None:
         """One observation of a histogram: its bucket (cumulative buckets are summed at scrape), sum, count."""
         index = bisect.bisect_left(BUCKETS, seconds)
-        le = str(BUCKETS[index]) if index < len(BUCKETS) else "+Inf"
+        le = _LE[index]
+        items = tuple(labels.items())
         with self._lock:
-            self._counts[field(family + "_bucket", **labels, le=le)] += 1
-            self._counts[field(family + "_sum", **labels)] += seconds
-            self._counts[field(family + "_count", **labels)] += 1
+            self._counts[_field(family + "_bucket", (*items, ("le", le)))] += 1
+            self._counts[_field(family + "_sum", items)] += seconds
+            self._counts[_field(family + "_count", items)] += 1
 
     def take(self) -> Counter[str]:
         """The counts so far, and start again from zero (give them back if they cannot be stored)."""

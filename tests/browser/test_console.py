@@ -103,9 +103,7 @@ def test_a_viewer_sees_no_action_buttons_and_its_posts_are_refused(dev, page):
     """Logged in with a viewer token: no Pause/Resume/Skip head/Replay/Purge/Cancel buttons; its POSTs get 403."""
     console = dev.start_console("s3cret-operator:operator,s3cret-viewer:viewer")
     dev.post("browser:viewer", {"n": 1}, delay=3600)
-    page.goto(f"{console}/login?next=/queues/{quote('browser:viewer', safe='')}")
-    page.get_by_label("token").fill("s3cret-viewer")
-    page.get_by_role("button", name="Log in").click()
+    _log_in(page, console, "s3cret-viewer", "browser:viewer")
     page.wait_for_url("**/queues/browser*viewer")
     assert "viewer:" in page.locator(".who").inner_text()
     for label in ("Pause", "Resume", "Skip head", "Cancel", "Replay", "Purge"):
@@ -124,9 +122,7 @@ def test_an_operator_acts_through_the_login_cookie_with_its_csrf_token(dev, page
     """Logged in as operator, Pause works (the form carries the CSRF token); a POST without it is refused."""
     console = dev.start_console("op-token:operator")
     dev.post("browser:operator", {"n": 1}, delay=3600)
-    page.goto(f"{console}/login?next=/queues/{quote('browser:operator', safe='')}")
-    page.get_by_label("token").fill("op-token")
-    page.get_by_role("button", name="Log in").click()
+    _log_in(page, console, "op-token", "browser:operator")
     page.get_by_role("button", name="Pause", exact=True).click()
     page.locator(".flash.done").wait_for()
     assert _paused(dev, "browser:operator") is True
@@ -147,3 +143,10 @@ def test_without_a_token_every_page_and_api_call_is_401(dev, page):
         assert httpx.get(console + path).status_code == 401, path
     assert httpx.post(console + "/api/dead/purge", json={"all": True}).status_code == 401
     assert httpx.get(console + "/api/overview", headers={"Authorization": "Bearer wrong"}).status_code == 401
+
+
+def _log_in(page, console: str, token: str, queue: str) -> None:
+    """Log in through the console's form, sent on to `queue`'s page."""
+    page.goto(f"{console}/login?next=/queues/{quote(queue, safe='')}")
+    page.get_by_label("token").fill(token)
+    page.get_by_role("button", name="Log in").click()
