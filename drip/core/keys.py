@@ -42,6 +42,11 @@ class Keys:
         handed out before the stream."""
         return f"{self.tag(shard_of(queue))}:f:{queue}"
 
+    def acks(self, queue: str) -> str:
+        """List of the acks its drain sent ahead (store/lua/mark.lua), applied by the next script that reads
+        the head: "<token>\\n<entry_id>\\n<id>\\n<started_ms>\\n<finished_ms>\\n<next_entry_id>"."""
+        return f"{self.tag(shard_of(queue))}:a:{queue}"
+
     def delayed(self, queue: str) -> str:
         """Sorted set of the queue's scheduled messages ("<seq><id>" members), scored by run_at (ms)."""
         return f"{self.tag(shard_of(queue))}:d:{queue}"

@@ -17,7 +17,7 @@ from drip.core.settings import Settings
 from drip.run.broker import DoorbellRedisBroker, queue_name, timer_queue_name
 from drip.store.connection import REDIS_DOWN
 from drip.work import scheduler
-from drip.work.drain import DrainContext
+from drip.work.context import DrainContext
 from drip.work.standby import drain_and_stand_by
 
 log = logs.get("drip.actors")

@@ -27,7 +27,7 @@ from drip.run.signals import stop_on_signals
 from drip.store.clock import RedisClock
 from drip.store.connection import REDIS_DOWN
 from drip.store.stores import Store
-from drip.work.drain import DrainContext
+from drip.work.context import DrainContext
 from drip.work.renewer import Renewer, worker_member
 from drip.work.routes import Router
 from drip.work.standby_signal import StandbySignal

@@ -9,7 +9,7 @@ its lease can no longer ack, retry or release.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
@@ -75,6 +75,12 @@ class Claim:
     queue: str
     token: str
     more: bool  # other queues waited in line beside it when it was claimed
+
+
+def mark_of(token: str, ack: Ack, next_entry: bytes) -> bytes:
+    """An acks list entry (keys.acks): who acked, what, its times, and the entry it makes the head."""
+    return b"\n".join((token.encode(), ack.entry_id, ack.id.encode(), b"%d" % ack.started_ms, b"%d" % ack.finished_ms,
+                       next_entry))
 
 
 def taken(queue: str, reply: list) -> list[Taken]:
@@ -150,7 +156,7 @@ class Leases:
         reply = self.scripts.run(
             "advance",
             [k.state(queue), k.stream(queue), k.leases(shard), k.ready(shard), k.events(shard), k.replays(queue),
-             k.in_transit(shard)],
+             k.in_transit(shard), k.acks(queue)],
             args,
         )
         kind = reply[0].decode()
@@ -160,13 +166,21 @@ class Leases:
             return Released(int(reply[1]))
         return LOST
 
+    def mark(self, queue: str, token: str, acks: Sequence[tuple[Ack, bytes]]) -> None:
+        """Send acks ahead, each (ack, the entry it makes the head), without waiting: one list push, applied
+        by the next script that reads the head (advance, ack, fail, defer, reclaim). The reply is read with
+        this thread's next call, and the next handler starts at once."""
+        self.scripts.send("mark", [self.keys.state(queue), self.keys.acks(queue)],
+                          [token, *(mark_of(token, ack, nxt) for ack, nxt in acks)])
+
     def ack(self, queue: str, token: str, ack: Ack, next_entry: bytes) -> None:
-        """Ack the head and make `next_entry` (the next message of the batch) the head, without waiting:
-        the reply is read with this thread's next call, and the next handler starts at once."""
+        """Ack the head and make `next_entry` (the next message of the batch) the head, the acks sent ahead
+        applied first, without waiting: the reply is read with this thread's next call, and the next
+        handler starts at once."""
         k = self.keys
         self.scripts.send(
-            "ack", [k.state(queue), k.stream(queue), k.replays(queue), k.events(shard_of(queue))],
-            [queue, token, ack.entry_id, ack.id, ack.started_ms, ack.finished_ms, next_entry])
+            "ack", [k.state(queue), k.stream(queue), k.replays(queue), k.events(shard_of(queue)), k.acks(queue)],
+            [queue, token, mark_of(token, ack, next_entry)])
 
     def fail(
         self,
@@ -195,7 +209,7 @@ class Leases:
         reply = self.scripts.run(
             "fail",
             [k.state(queue), k.stream(queue), k.replays(queue), k.leases(shard), k.ready(shard), k.events(shard),
-             k.dead(shard), k.dead_index(shard), k.paused(shard)],
+             k.dead(shard), k.dead_index(shard), k.paused(shard), k.acks(queue)],
             [queue, token, head.entry_id, head.message.id, error, max_attempts, started_ms, finished_ms,
              "1" if not_run else "0", on_dead, retry_delay_ms, k.wake_channel(), why or f"retry after: {error}"],
         )
@@ -208,7 +222,8 @@ class Leases:
         k, shard = self.keys, shard_of(queue)
         deferred = self.scripts.run(
             "defer",
-            [k.state(queue), k.leases(shard), k.ready(shard)],
+            [k.state(queue), k.leases(shard), k.ready(shard), k.stream(queue), k.replays(queue), k.events(shard),
+             k.acks(queue)],
             [queue, token, head.entry_id, delay_ms, k.wake_channel(), why],
         )
         return Verdict.DEFERRED if deferred else Verdict.LOST
@@ -233,8 +248,8 @@ class Leases:
         if not expired:
             return []
         replies = self.scripts.run_many("reclaim", [
-            ([k.ready(shard), k.leases(shard), k.in_transit(shard),
-              *(key for q in queues for key in (k.state(q), k.stream(q), k.replays(q)))],
+            ([k.ready(shard), k.leases(shard), k.in_transit(shard), k.events(shard),
+              *(key for q in queues for key in (k.state(q), k.stream(q), k.replays(q), k.acks(q)))],
              [k.wake_channel(), *queues])
             for shard, queues in expired.items()
         ])

@@ -1,11 +1,8 @@
 """One drain: hold a queue's lease and handle its ready messages in order.
 
-A step (`advance`) takes a batch of up to DRIP_DRAIN_BATCH messages in one round trip.
-Each message is acked as its handler finishes, before the next handler starts: the ack
-(ack.lua) is written to the connection without waiting for its reply, and it makes the
-next message of the batch the head, so at any instant at most the message whose handler
-runs is handled but not acked, and a crash repeats at most that one. The last message
-of a batch is acked with the next step. A failure or a deferral is booked against the
+A step (`advance`) takes a batch of up to DRIP_DRAIN_BATCH messages in one round trip;
+each message is acked as its handler finishes, before the next handler starts (how:
+drip.work.holding). A failure or a deferral is booked against the
 head (the failing message itself); a failed attempt releases the queue until its retry
 is due (the message stays at the head: the queue waits, other queues go on); the last
 one sends it to the dead letters. The drain stops after a budget (messages or time) so
@@ -16,32 +13,21 @@ puts the queue back in line if messages remain.
 from __future__ import annotations
 
 import random
-import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from enum import Enum
-from typing import TypeVar
 
 from drip.core import logs
 from drip.core.errors import Defer, Permanent, RateLimited
-from drip.core.retry import Backoff, call_until
-from drip.core.settings import Settings
-from drip.store.clock import RedisClock
 from drip.store.connection import REDIS_DOWN
 from drip.store.leases import Ack, Released, Taken, Verdict
-from drip.store.stores import Store
-from drip.store.tallies import Tally
-from drip.work.renewer import Renewer
-from drip.work.routes import Route, Router
-from drip.work.standby_signal import StandbySignal
-from drip.work.timelimits import HandlerTimedOut, TimeLimits
+from drip.work.context import DrainContext, through_outage
+from drip.work.holding import Holding
+from drip.work.routes import Route
+from drip.work.timelimits import HandlerTimedOut
 
 log = logs.get("drip.drain")
 
 _MAX_ERROR = 2000
-
-T = TypeVar("T")
 
 
 class Outcome(Enum):
@@ -55,65 +41,10 @@ class Outcome(Enum):
     LOST = "lost"  # the lease is no longer ours: nothing more may be changed
 
 
-@dataclass
-class DrainContext:
-    """What every drain of one worker process shares."""
-
-    settings: Settings
-    store: Store
-    router: Router
-    renewer: Renewer
-    stopping: threading.Event
-    worker: str
-    standby: StandbySignal
-    #: Grants (and timer ticks) waiting in this process for a thread; while any wait, no drain claims more.
-    waiting: Callable[[], int] = lambda: 0
-    #: How long a drain stands by after its granted queue (jittered by up to a quarter, so the threads
-    #: granted together do not all leave together). Bounded so the broker's message of the grant is
-    #: acked well within its brokers' patience for unacked messages (dramatiq's Redis heartbeats, 60 s).
-    stand_s: float = 20.0
-    #: Redis's clock as this process reads it (synced by the renewer): handler starts and ends.
-    clock: RedisClock = field(default_factory=RedisClock)
-    limits: TimeLimits = field(default_factory=TimeLimits)
-    #: Set when a handler could not be stopped: the process stops taking work and is replaced.
-    recycle: threading.Event = field(default_factory=threading.Event)
-    #: This process's counts for /metrics (flushed to Redis by the worker process).
-    tally: Tally = field(default_factory=Tally)
-
-
 def backoff_ms(route: Route, attempt: int) -> int:
     """Exponential backoff with full jitter before retry number `attempt` + 1."""
     ceiling = min(route.backoff_max_ms, route.backoff_base_ms * 2 ** (attempt - 1))
     return round(random.uniform(0, ceiling))
-
-
-class _Holding:
-    """One lease of a queue being drained: its token, the ack waiting for the next step, and until
-    when the lease surely holds."""
-
-    def __init__(self, ctx: DrainContext, queue: str, token: str) -> None:
-        self.ctx = ctx
-        self.queue = queue
-        self.token = token
-        self.last_ack: Ack | None = None
-        # Each step renews the lease for a TTL; a batch stops at this, so a holder stalled past its
-        # lease runs at most the message in hand.
-        self.sure_until = 0.0
-
-    def advance(self, take: int) -> list[Taken] | Released | object:
-        """Ack the last message handled (if not acked yet), then take up to `take` messages (0: release)."""
-        settings = self.ctx.settings
-        sent = time.monotonic()
-        ack, self.last_ack = self.last_ack, None
-        step = through_outage(self.ctx, lambda: self.ctx.store.leases.advance(
-            self.queue, self.token, worker=self.ctx.worker, ttl_ms=settings.lease_ttl_ms, ack=ack, take=take))
-        self.sure_until = sent + settings.lease_ttl_ms / 1000
-        return step
-
-    def ack_before(self, nxt: Taken) -> None:
-        """Ack the message just handled and make `nxt` the head, without waiting (read with the next call)."""
-        ack, self.last_ack = self.last_ack, None
-        through_outage(self.ctx, lambda: self.ctx.store.leases.ack(self.queue, self.token, ack, nxt.entry_id))
 
 
 def drain(ctx: DrainContext, queue: str, token: str) -> None:
@@ -121,7 +52,7 @@ def drain(ctx: DrainContext, queue: str, token: str) -> None:
     settings = ctx.settings
     route = ctx.router.route(queue)
     lost = ctx.renewer.hold(queue, token)
-    holding = _Holding(ctx, queue, token)
+    holding = Holding(ctx, queue, token)
     began = time.monotonic()
     deadline = began + settings.drain_budget_ms / 1000
     handled = 0
@@ -159,9 +90,9 @@ def drain(ctx: DrainContext, queue: str, token: str) -> None:
         ctx.renewer.drop(queue, token)
 
 
-def handle(ctx: DrainContext, route: Route, holding: _Holding, taken: Taken) -> Outcome:
+def handle(ctx: DrainContext, route: Route, holding: Holding, taken: Taken) -> Outcome:
     """Run the handler on the head message once and book what came of it. A handled message's ack is
-    left in `holding.last_ack`; a failure or deferral is booked at once."""
+    left in `holding.last_ack`; a failure or deferral is booked at once (after the acks held back)."""
     message = taken.message
     leases = ctx.store.leases
     bound = log.bind(queue=message.queue, message_id=message.id, attempt=message.attempt)
@@ -170,6 +101,7 @@ def handle(ctx: DrainContext, route: Route, holding: _Holding, taken: Taken) -> 
         # process died while the handler ran (a poison message). Do not run it again.
         error = (f"the handler's process died during each of {route.max_attempts} attempts "
                  "(killed, crashed or stalled past its lease)")
+        holding.send_held()
         verdict, attempts = through_outage(ctx, lambda: leases.fail(
             taken, holding.token, error=error, max_attempts=route.max_attempts, retry_delay_ms=0, not_run=True,
             on_dead=route.on_dead,
@@ -178,6 +110,7 @@ def handle(ctx: DrainContext, route: Route, holding: _Holding, taken: Taken) -> 
     if route.rate is not None:
         wait_ms, _ = through_outage(ctx, lambda: ctx.store.budgets.take(route.budget_name(message.queue), route.rate))
         if wait_ms:
+            holding.send_held()
             return _defer(ctx, holding.token, taken, bound, wait_ms, f"rate limit of route {route.pattern}",
                           f"rate limit: {route.pattern}")
     started = ctx.clock.now_ms()
@@ -187,10 +120,11 @@ def handle(ctx: DrainContext, route: Route, holding: _Holding, taken: Taken) -> 
     clock = time.perf_counter()
     try:
         stuck = ctx.limits.call(route.handler, message, route.timeout_s,
-                                lambda: _give_up(ctx, route, holding.token, taken, bound, started))
+                                lambda: _give_up(ctx, route, holding, taken, bound, started))
     except (Exception, HandlerTimedOut) as exc:
         finished, duration_ms = ctx.clock.now_ms(), round((time.perf_counter() - clock) * 1000, 3)
         ctx.tally.observe("drip_handler_duration_seconds", duration_ms / 1000, route=route.pattern)
+        holding.send_held()
         return _book_failure(ctx, route, holding.token, taken, exc, bound, started, finished, duration_ms)
     if stuck:
         return Outcome.LOST  # given up on at its hard limit: its attempt is booked, its lease gone
@@ -237,9 +171,12 @@ def _defer(ctx: DrainContext, token: str, head: Taken, bound, delay_ms: int, rea
     return Outcome.DEFERRED
 
 
-def _give_up(ctx: DrainContext, route: Route, token: str, head: Taken, bound, started: int) -> None:
+def _give_up(ctx: DrainContext, route: Route, holding: Holding, head: Taken, bound, started: int) -> None:
     """A handler still running after its limit and grace cannot be stopped: book its attempt as timed out
-    (so its queue moves on; the stuck thread's own acks are then fenced) and recycle this process."""
+    (so its queue moves on; the stuck thread's own acks are then fenced) and recycle this process. Runs on
+    the time-limit watcher's thread while the drain's is stuck, so it sends the drain's held acks first."""
+    holding.send_held()
+    token = holding.token
     error = f"timed out after {route.timeout_s:g} s (the handler did not stop; its process is replaced)"
     verdict, attempts = ctx.store.leases.fail(
         head, token, error=error, max_attempts=route.max_attempts, retry_delay_ms=backoff_ms(route, head.message.attempt),
@@ -248,14 +185,6 @@ def _give_up(ctx: DrainContext, route: Route, token: str, head: Taken, bound, st
     _after_failure(bound, route, verdict, error, attempts, None)
     ctx.recycle.set()
     ctx.stopping.set()
-
-
-def through_outage(ctx: DrainContext, call: Callable[[], T]) -> T:
-    """Run a step, riding out a short Redis outage: an ack that reaches Redis once it is back
-    (and finds the lease still ours) spares the message a second run. Gives up, re-raising,
-    once the lease would have expired anyway."""
-    return call_until(call, errors=REDIS_DOWN, stop=ctx.stopping, give_up_s=ctx.settings.lease_ttl_ms / 1000,
-                      backoff=Backoff(0.05, 1.0))
 
 
 def _after_failure(bound, route: Route, verdict: Verdict, error: str, attempts: int, delay_ms: int | None,

@@ -16,7 +16,8 @@ import time
 
 from drip.core import logs
 from drip.store.connection import REDIS_DOWN
-from drip.work.drain import DrainContext, drain
+from drip.work.context import DrainContext
+from drip.work.drain import drain
 from drip.work.standby_signal import LOOK
 
 log = logs.get("drip.standby")

@@ -139,4 +139,4 @@ def test_acks_of_a_batch_are_counted_as_done_events(store, r):
 def _advance_call(store, queue: str, token: str, *, take: int) -> tuple[list, list]:
     k, shard = store.keys, shard_of(queue)
     return ([k.state(queue), k.stream(queue), k.leases(shard), k.ready(shard), k.events(shard), k.replays(queue),
-             k.in_transit(shard)], [queue, token, 5000, "w", take, k.wake_channel()])
+             k.in_transit(shard), k.acks(queue)], [queue, token, 5000, "w", take, k.wake_channel()])

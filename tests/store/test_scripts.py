@@ -210,6 +210,81 @@ def test_an_ack_sent_again_after_a_broken_connection_applies_once(store, r):
     assert [e[b"id"].decode() for _, e in events if e[b"k"] == b"done"] == ids[:2]
 
 
+def marks(store: Store, queue: str, token: str, steps: list[Taken]) -> None:
+    """Send the acks of all but the last of `steps` ahead, each making the next the head (as a drain does)."""
+    store.leases.mark(queue, token, [(ack_of(handled), nxt.entry_id) for handled, nxt in zip(steps, steps[1:])])
+    store.scripts.run("heads", [store.keys.ready(0)], [])  # a call on the same connection reads the mark's reply
+
+
+def done_ids(store: Store, r, queue: str) -> list[str]:
+    return [e[b"id"].decode() for _, e in r.xrange(store.keys.events(shard_of(queue))) if e[b"k"] == b"done"]
+
+
+def test_acks_sent_ahead_are_applied_by_the_next_step_in_order(store, r):
+    """Marks only queue up; the next step applies them (done events in order, entries gone), then its own ack."""
+    ids = put(store, "q", 4)
+    assert lease(store, "q")
+    first = batch(store, "q", "tok", 3)
+    marks(store, "q", "tok", first)
+    assert r.xlen(store.keys.stream("q")) == 4 and r.llen(store.keys.acks("q")) == 2
+    rest = batch(store, "q", "tok", 3, ack_of(first[-1]))
+    assert [(t.message.id, t.message.attempt) for t in rest] == [(ids[3], 1)]
+    assert done_ids(store, r, "q") == ids[:3]
+    assert r.xlen(store.keys.stream("q")) == 1 and not r.exists(store.keys.acks("q"))
+
+
+def test_a_holder_that_dies_after_sending_acks_ahead_repeats_only_the_message_in_hand(store, r):
+    """Reclaim applies the dead holder's marks: the next holder starts at the message in hand, attempt 2."""
+    ids = put(store, "q", 5)
+    assert lease(store, "q", "dies")
+    first = batch(store, "q", "dies", 4)
+    marks(store, "q", "dies", first[:3])  # the third is in hand when it dies
+    reclaim_now(store, r, "q")
+    assert done_ids(store, r, "q") == ids[:2] and not r.exists(store.keys.acks("q"))
+    assert lease(store, "q", "next")
+    rest = batch(store, "q", "next", 4)
+    assert [(t.message.id, t.message.attempt) for t in rest] == [(ids[2], 2), (ids[3], 1), (ids[4], 1)]
+
+
+def test_an_ack_sent_ahead_twice_applies_once(store, r):
+    """A mark sent again (after a broken connection) matches no head the second time."""
+    ids = put(store, "q", 3)
+    assert lease(store, "q")
+    first = batch(store, "q", "tok", 3)
+    for _ in range(2):
+        marks(store, "q", "tok", first[:2])
+    rest = batch(store, "q", "tok", 3, ack_of(first[1]))
+    assert [t.message.id for t in rest] == ids[2:] and done_ids(store, r, "q") == ids[:2]
+
+
+def test_a_holder_whose_lease_is_gone_leaves_no_acks_behind(store, r):
+    """mark.lua is fenced: a stalled holder's marks after its lease was reclaimed are refused, not kept."""
+    put(store, "q", 3)
+    assert lease(store, "q", "stale")
+    first = batch(store, "q", "stale", 3)
+    reclaim_now(store, r, "q")
+    marks(store, "q", "stale", first)
+    assert not r.exists(store.keys.acks("q"))
+
+
+@pytest.mark.parametrize("booking", ["fail", "defer"])
+def test_a_failure_or_deferral_after_acks_sent_ahead_is_booked_against_the_message_in_hand(store, r, booking):
+    """fail.lua and defer.lua apply the marks first: the head they book is the failing message."""
+    ids = put(store, "q", 3)
+    assert lease(store, "q")
+    first = batch(store, "q", "tok", 3)
+    marks(store, "q", "tok", first[:2])
+    if booking == "fail":
+        verdict, attempts = store.leases.fail(first[1], "tok", error="boom", max_attempts=3, retry_delay_ms=0)
+        assert (verdict, attempts) == (Verdict.RETRY, 1)
+    else:
+        assert store.leases.defer(first[1], "tok", 0, "deferred: test") == Verdict.DEFERRED
+    assert done_ids(store, r, "q") == ids[:1]
+    assert lease(store, "q", "next")
+    again = batch(store, "q", "next", 3)
+    assert [(t.message.id, t.message.attempt) for t in again] == [(ids[1], 2 if booking == "fail" else 1), (ids[2], 1)]
+
+
 def test_claim_next_leases_the_queue_longest_in_line_and_only_once_its_place_has_come(store, r):
     """A drain's claim takes the oldest queue in line, as the supervisor would; none waits: None."""
     put(store, "first")

@@ -1,7 +1,7 @@
 -- advance: a drain's step between batches. Acks the message just handled (if any), then
 -- either takes the next batch or releases the lease.
 --
--- KEYS: state, stream, leases, ready, events, replays, in_transit
+-- KEYS: state, stream, leases, ready, events, replays, in_transit, acks
 -- ARGV: queue, token, ttl_ms, worker, take (how many to take; "0" releases), wake_channel,
 --       then, for the message just handled (optional): entry_id, id, started_ms, finished_ms
 -- Returns: {REPLY.lost} | {REPLY.released, remaining} |
@@ -12,7 +12,8 @@
 -- The next messages are the replay list's (messages replayed to the head of the
 -- queue, entry ids "f:<id>") if any, then the stream's, from its head. The first of
 -- them becomes the head, its attempt counted; the others become the head one by one
--- as the message before each is acked (ack.lua), before their handlers start.
+-- as the message before each is acked (mark.lua, ack.lua), before their handlers start; the
+-- acks sent ahead are applied here first.
 --
 -- Invariants: only the lease holder (token) changes the queue (fencing: a stalled
 -- holder whose lease was reclaimed cannot ack); a message leaves the queue only when
@@ -22,8 +23,8 @@
 local queue, token, ttl, worker = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
 local take, channel = tonumber(ARGV[5]), ARGV[6]
 local acked_entry, acked_id, started, finished = ARGV[7], ARGV[8], ARGV[9], ARGV[10]
-local state, stream, leases, ready, events, replays, in_transit =
-  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
+local state, stream, leases, ready, events, replays, in_transit, acks =
+  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8]
 local now = now_ms()
 
 -- The state's fields this script reads, in one call (each call a script makes costs Redis
@@ -33,7 +34,8 @@ local s = redis.call("HMGET", state, STATE.token, STATE.head, STATE.attempt, STA
 if s[1] ~= token then
   return {REPLY.lost}
 end
-local head, attempt, paused, tail = s[2], s[3], s[4] == "1", tonumber(s[5] or "0")
+local paused, tail = s[4] == "1", tonumber(s[5] or "0")
+local head, attempt = apply_acks(acks, state, stream, replays, events, queue, token, s[2], s[3])
 redis.call("SREM", in_transit, queue)  -- its drain has started (a no-op after the first step)
 
 -- An ack whose entry is no longer the head was applied already (this call is a retry).

@@ -3,7 +3,7 @@
 -- the last attempt, move the message to the dead letters so the queue goes on
 -- (or pauses, when its route says on_dead = "pause").
 --
--- KEYS: state, stream, replays, leases, ready, events, dead, dead_index, paused
+-- KEYS: state, stream, replays, leases, ready, events, dead, dead_index, paused, acks
 -- ARGV: queue, token, entry_id, id, error, max_attempts, started_ms, finished_ms,
 --       not_run ("1": this hand-out did not run the handler, it only found the count spent),
 --       on_dead ("continue" | "pause"), retry_delay_ms, wake_channel, why (shown while it waits)
@@ -14,18 +14,24 @@
 -- keeps the message at the head (the queue waits, other queues go on) without
 -- holding a slot through the backoff: the queue is back in line with its place
 -- at the retry's time on Redis's clock, which no grant comes before; a dead letter
--- keeps the message whole (payload, times, attempts, last error) and is indexed by id.
+-- keeps the message whole (payload, times, attempts, last error) and is indexed by id; the acks the
+-- drain sent ahead (mark.lua) are applied first, so the head is the failing message.
 local queue, token, entry_id, id, err = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local max_attempts, started, finished = tonumber(ARGV[6]), ARGV[7], ARGV[8]
 local not_run, on_dead, retry_delay, channel, why = ARGV[9], ARGV[10], tonumber(ARGV[11]), ARGV[12], ARGV[13]
 local now = now_ms()
-local state, stream, replays, leases, ready, events, dead, dead_index, paused =
-  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9]
+local state, stream, replays, leases, ready, events, dead, dead_index, paused, acks =
+  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10]
 
-if redis.call("HGET", state, STATE.token) ~= token or redis.call("HGET", state, STATE.head) ~= entry_id then
+local s = redis.call("HMGET", state, STATE.token, STATE.head, STATE.attempt)
+if s[1] ~= token then
   return {REPLY.lost}
 end
-local attempts = tonumber(redis.call("HGET", state, STATE.attempt))
+local head, attempt = apply_acks(acks, state, stream, replays, events, queue, token, s[2], s[3])
+if head ~= entry_id then
+  return {REPLY.lost}
+end
+local attempts = tonumber(attempt)
 if not_run == "1" then
   attempts = attempts - 1
   redis.call("HSET", state, STATE.attempt, attempts)

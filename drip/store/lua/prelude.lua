@@ -38,21 +38,72 @@ local function index_due(delayed, due, queue)
   end
 end
 
--- Take the acked head out of its queue: the replay list's first entry ("f:<id>"), or the
--- stream's oldest. Entries leave a stream only from its head, so trimming below the one
--- after it removes exactly it, far cheaper than XDEL.
-local function remove_acked(stream, replays, entry)
-  if string.sub(entry, 1, 2) == "f:" then
-    redis.call("LPOP", replays)
-    return
-  end
+-- Take acked entries out of a queue's stream: every entry up to and including `entry`. Entries leave a
+-- stream only from its head, so trimming below the one after it removes exactly those, far cheaper
+-- than XDEL.
+local function trim_through(stream, entry)
   local dash = string.find(entry, "-", 1, true)
   redis.call("XTRIM", stream, "MINID",
     string.sub(entry, 1, dash) .. string.format("%.0f", tonumber(string.sub(entry, dash + 1)) + 1))
+end
+
+-- Take the acked head out of its queue: the replay list's first entry ("f:<id>"), or the stream's oldest.
+local function remove_acked(stream, replays, entry)
+  if string.sub(entry, 1, 2) == "f:" then
+    redis.call("LPOP", replays)
+  else
+    trim_through(stream, entry)
+  end
 end
 
 -- The history event of a handled message.
 local function done_event(events, id, queue, attempt, started, finished)
   redis.call("XADD", events, "*", EVENT.kind, KIND.done, EVENT.id, id, EVENT.queue, queue, EVENT.attempts, attempt,
     EVENT.started, started, EVENT.finished, finished)
+end
+
+-- The parts of an acks list entry (mark.lua) "<token>\n<entry_id>\n<id>\n<started_ms>\n<finished_ms>\n<next_entry_id>".
+local function read_mark(text)
+  local parts, from = {}, 1
+  for _ = 1, 5 do
+    local nl = string.find(text, "\n", from, true)
+    parts[#parts + 1] = string.sub(text, from, nl - 1)
+    from = nl + 1
+  end
+  parts[6] = string.sub(text, from)
+  return parts[1], parts[2], parts[3], parts[4], parts[5], parts[6]
+end
+
+-- Apply the acks a drain sent ahead (mark.lua; its acks list, oldest first) before anything else reads
+-- the queue's head: each whose token is `token` (the lease's) and whose entry is the head takes the head
+-- out of the queue, records it done and makes the next message of its batch the head, its attempt
+-- counted (its handler may have started). A mark sent twice (again after a broken connection) or by a
+-- holder whose lease is gone matches no head and is dropped. Returns the head and its attempt as they
+-- are then (unchanged when no ack waited).
+local function apply_acks(acks, state, stream, replays, events, queue, token, head, attempt)
+  local marks = redis.call("LRANGE", acks, 0, -1)
+  if #marks == 0 then
+    return head, attempt
+  end
+  redis.call("DEL", acks)
+  local last_in_stream, moved = nil, false
+  for _, mark in ipairs(marks) do
+    local holder, entry, id, started, finished, next_entry = read_mark(mark)
+    if holder == token and entry == head then
+      if string.sub(entry, 1, 2) == "f:" then
+        redis.call("LPOP", replays)
+      else
+        last_in_stream = entry
+      end
+      done_event(events, id, queue, attempt, started, finished)
+      head, attempt, moved = next_entry, 1, true
+    end
+  end
+  if last_in_stream then
+    trim_through(stream, last_in_stream)
+  end
+  if moved then
+    redis.call("HSET", state, STATE.head, head, STATE.attempt, attempt)
+  end
+  return head, attempt
 end

@@ -1,0 +1,73 @@
+"""One lease of a queue being drained, and its acks.
+
+Each message is acked as its handler finishes, before the next handler starts: the ack is
+written to the connection without waiting for its reply, so at any instant at most the
+message whose handler runs is handled but not acked, and a crash repeats at most that one.
+An ack is sent ahead as a mark (mark.lua, one list push), which the next step applies (the
+entry out of the queue, its done event); once marks have waited _APPLY_AFTER_S (slow
+handlers), the ack applies them at once (ack.lua), so history and the console never lag a
+batch behind. The last message of a batch is acked with the next step. DRIP_ACK_WINDOW > 1
+(opt-in) lets that many acks wait in the process before they are sent: fewer writes, and a
+crash may repeat that many messages.
+"""
+
+from __future__ import annotations
+
+import time
+
+from drip.store.leases import Ack, Released, Taken
+from drip.work.context import DrainContext, through_outage
+
+#: Acks sent ahead as marks are applied at once by the next ack after this long (or by the next step).
+_APPLY_AFTER_S = 0.05
+
+
+class Holding:
+    """One lease of a queue being drained: its token, the ack waiting for the next step, and until
+    when the lease surely holds."""
+
+    def __init__(self, ctx: DrainContext, queue: str, token: str) -> None:
+        self.ctx = ctx
+        self.queue = queue
+        self.token = token
+        self.last_ack: Ack | None = None
+        #: Acks held back (DRIP_ACK_WINDOW > 1), each with the entry it makes the head.
+        self.held: list[tuple[Ack, bytes]] = []
+        #: When the acks sent ahead were last applied (a step, or an ack that applies them).
+        self.applied_at = 0.0
+        # Each step renews the lease for a TTL; a batch stops at this, so a holder stalled past its
+        # lease runs at most the message in hand.
+        self.sure_until = 0.0
+
+    def advance(self, take: int) -> list[Taken] | Released | object:
+        """Ack the last message handled (if not acked yet), then take up to `take` messages (0: release)."""
+        settings = self.ctx.settings
+        self.send_held()
+        sent = self.applied_at = time.monotonic()
+        ack, self.last_ack = self.last_ack, None
+        step = through_outage(self.ctx, lambda: self.ctx.store.leases.advance(
+            self.queue, self.token, worker=self.ctx.worker, ttl_ms=settings.lease_ttl_ms, ack=ack, take=take))
+        self.sure_until = sent + settings.lease_ttl_ms / 1000
+        return step
+
+    def ack_before(self, nxt: Taken) -> None:
+        """Ack the message just handled and make `nxt` the head before its handler starts, without waiting
+        (the reply is read with the next call): a mark, or, once marks have waited _APPLY_AFTER_S, an ack
+        that applies them."""
+        ack, self.last_ack = self.last_ack, None
+        leases = self.ctx.store.leases
+        now = time.monotonic()
+        if now - self.applied_at >= _APPLY_AFTER_S:
+            self.send_held()
+            self.applied_at = now
+            through_outage(self.ctx, lambda: leases.ack(self.queue, self.token, ack, nxt.entry_id))
+            return
+        self.held.append((ack, nxt.entry_id))
+        if len(self.held) >= self.ctx.settings.ack_window:
+            self.send_held()
+
+    def send_held(self) -> None:
+        """Send the acks held back, before anything that reads the queue's head (a step, a failure)."""
+        if self.held:
+            held, self.held = self.held, []
+            through_outage(self.ctx, lambda: self.ctx.store.leases.mark(self.queue, self.token, held))
