@@ -81,7 +81,6 @@ class Settings(BaseSettings):
     drain_budget: int = Field(default=100, ge=1)
     drain_budget_ms: int = Field(default=5_000, ge=1)
     drain_batch: int = Field(default=16, ge=1, le=1000)
-    ack_window: int = Field(default=1, ge=1, le=1000)
     max_attempts: int = Field(default=5, ge=1)
     dedup_fields: str | None = None
     backoff_base_ms: int = Field(default=500, ge=0)

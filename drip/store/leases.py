@@ -9,7 +9,7 @@ its lease can no longer ack, retry or release.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
@@ -166,12 +166,12 @@ class Leases:
             return Released(int(reply[1]))
         return LOST
 
-    def mark(self, queue: str, token: str, acks: Sequence[tuple[Ack, bytes]]) -> None:
-        """Send acks ahead, each (ack, the entry it makes the head), without waiting: one list push, applied
-        by the next script that reads the head (advance, ack, fail, defer, reclaim). The reply is read with
-        this thread's next call, and the next handler starts at once."""
+    def mark(self, queue: str, token: str, ack: Ack, next_entry: bytes) -> None:
+        """Send an ack ahead, making `next_entry` the head, without waiting: one list push, applied by the
+        next script that reads the head (advance, ack, fail, defer, reclaim). The reply is read with this
+        thread's next call, and the next handler starts at once."""
         self.scripts.send("mark", [self.keys.state(queue), self.keys.acks(queue)],
-                          [token, *(mark_of(token, ack, nxt) for ack, nxt in acks)])
+                          [token, mark_of(token, ack, next_entry)])
 
     def ack(self, queue: str, token: str, ack: Ack, next_entry: bytes) -> None:
         """Ack the head and make `next_entry` (the next message of the batch) the head, the acks sent ahead

@@ -92,7 +92,7 @@ def drain(ctx: DrainContext, queue: str, token: str) -> None:
 
 def handle(ctx: DrainContext, route: Route, holding: Holding, taken: Taken) -> Outcome:
     """Run the handler on the head message once and book what came of it. A handled message's ack is
-    left in `holding.last_ack`; a failure or deferral is booked at once (after the acks held back)."""
+    left in `holding.last_ack`; a failure or deferral is booked at once."""
     message = taken.message
     leases = ctx.store.leases
     bound = log.bind(queue=message.queue, message_id=message.id, attempt=message.attempt)
@@ -101,7 +101,6 @@ def handle(ctx: DrainContext, route: Route, holding: Holding, taken: Taken) -> O
         # process died while the handler ran (a poison message). Do not run it again.
         error = (f"the handler's process died during each of {route.max_attempts} attempts "
                  "(killed, crashed or stalled past its lease)")
-        holding.send_held()
         verdict, attempts = through_outage(ctx, lambda: leases.fail(
             taken, holding.token, error=error, max_attempts=route.max_attempts, retry_delay_ms=0, not_run=True,
             on_dead=route.on_dead,
@@ -110,8 +109,7 @@ def handle(ctx: DrainContext, route: Route, holding: Holding, taken: Taken) -> O
     if route.rate is not None:
         wait_ms, _ = through_outage(ctx, lambda: ctx.store.budgets.take(route.budget_name(message.queue), route.rate))
         if wait_ms:
-            holding.send_held()
-            return _defer(ctx, holding.token, taken, bound, wait_ms, f"rate limit of route {route.pattern}",
+                return _defer(ctx, holding.token, taken, bound, wait_ms, f"rate limit of route {route.pattern}",
                           f"rate limit: {route.pattern}")
     started = ctx.clock.now_ms()
     ctx.tally.observe("drip_lag_seconds", max(0, started - message.run_at_ms) / 1000, route=route.pattern)
@@ -124,7 +122,6 @@ def handle(ctx: DrainContext, route: Route, holding: Holding, taken: Taken) -> O
     except (Exception, HandlerTimedOut) as exc:
         finished, duration_ms = ctx.clock.now_ms(), round((time.perf_counter() - clock) * 1000, 3)
         ctx.tally.observe("drip_handler_duration_seconds", duration_ms / 1000, route=route.pattern)
-        holding.send_held()
         return _book_failure(ctx, route, holding.token, taken, exc, bound, started, finished, duration_ms)
     if stuck:
         return Outcome.LOST  # given up on at its hard limit: its attempt is booked, its lease gone
@@ -173,9 +170,7 @@ def _defer(ctx: DrainContext, token: str, head: Taken, bound, delay_ms: int, rea
 
 def _give_up(ctx: DrainContext, route: Route, holding: Holding, head: Taken, bound, started: int) -> None:
     """A handler still running after its limit and grace cannot be stopped: book its attempt as timed out
-    (so its queue moves on; the stuck thread's own acks are then fenced) and recycle this process. Runs on
-    the time-limit watcher's thread while the drain's is stuck, so it sends the drain's held acks first."""
-    holding.send_held()
+    (so its queue moves on; the stuck thread's own acks are then fenced) and recycle this process."""
     token = holding.token
     error = f"timed out after {route.timeout_s:g} s (the handler did not stop; its process is replaced)"
     verdict, attempts = ctx.store.leases.fail(

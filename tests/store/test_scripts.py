@@ -212,7 +212,8 @@ def test_an_ack_sent_again_after_a_broken_connection_applies_once(store, r):
 
 def marks(store: Store, queue: str, token: str, steps: list[Taken]) -> None:
     """Send the acks of all but the last of `steps` ahead, each making the next the head (as a drain does)."""
-    store.leases.mark(queue, token, [(ack_of(handled), nxt.entry_id) for handled, nxt in zip(steps, steps[1:])])
+    for handled, nxt in zip(steps, steps[1:]):
+        store.leases.mark(queue, token, ack_of(handled), nxt.entry_id)
     store.scripts.run("heads", [store.keys.ready(0)], [])  # a call on the same connection reads the mark's reply
 
 

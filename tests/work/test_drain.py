@@ -5,13 +5,10 @@ from __future__ import annotations
 import threading
 from dataclasses import replace
 
-import pytest
-
 from drip.core.keys import shard_of
 from drip.core.messages import Inbound, Message, new_id
 from drip.store import browse
 from drip.store.stores import Store
-from drip.work import holding
 from drip.work.context import DrainContext
 from drip.work.drain import drain
 from drip.work.renewer import Renewer
@@ -327,24 +324,6 @@ def test_each_message_is_acked_before_the_next_handler_starts(store, settings, r
     assert not r.exists(store.keys.acks("q")), "the last step applied every ack sent ahead"
     done = [e[b"id"].decode() for _, e in r.xrange(store.keys.events(shard_of("q"))) if e[b"k"] == b"done"]
     assert done == ids
-
-
-@pytest.mark.parametrize(("window", "waiting"), [(1, [5, 4, 3, 2, 1]), (2, [5, 5, 3, 3, 1])])
-def test_an_ack_window_holds_that_many_acks_in_the_process(store, settings, r, monkeypatch, window, waiting):
-    """DRIP_ACK_WINDOW=2 (opt-in): acks are written two at a time, so a crash could repeat two handled
-    messages; every ack still lands, in order, by the drain's next step."""
-    monkeypatch.setattr(holding, "_APPLY_AFTER_S", 3600.0)  # marks only: a slow machine must not apply early
-    ids = put(store, "q", [b"%d" % i for i in range(5)])
-    seen = []
-
-    def look(message: Message) -> None:
-        seen.append(r.xlen(store.keys.stream("q")) - r.llen(store.keys.acks("q")))
-
-    assert lease(store, "q", "tok")
-    drain(context(settings, store, look, drain_batch=16, ack_window=window), "q", "tok")
-    assert seen == waiting
-    done = [e[b"id"].decode() for _, e in r.xrange(store.keys.events(shard_of("q"))) if e[b"k"] == b"done"]
-    assert done == ids and r.xlen(store.keys.stream("q")) == 0
 
 
 def test_a_handler_raising_rate_limited_waits_without_an_attempt_and_says_why(store, settings, r):

@@ -6,7 +6,7 @@
 -- message in hand: what was handled is in Redis's hands before the next handler starts.
 --
 -- KEYS: state, acks
--- ARGV: token, then one or more marks "<token>\n<entry_id>\n<id>\n<started_ms>\n<finished_ms>\n<next_entry_id>"
+-- ARGV: token, mark "<token>\n<entry_id>\n<id>\n<started_ms>\n<finished_ms>\n<next_entry_id>"
 -- Returns: 1, or 0 if the lease is no longer this token's (nothing kept: the next holder starts from the head).
 -- Layout: drip/core/layout.py.
 --
@@ -16,5 +16,5 @@ local state, acks = KEYS[1], KEYS[2]
 if redis.call("HGET", state, STATE.token) ~= ARGV[1] then
   return 0
 end
-redis.call("RPUSH", acks, unpack(ARGV, 2))
+redis.call("RPUSH", acks, ARGV[2])
 return 1
