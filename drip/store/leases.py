@@ -99,6 +99,10 @@ class Leases:
         self.scripts = scripts
         self.client = scripts.client
         self.keys = keys
+        #: heads.lua's keys, per call: every shard's line at once, or one call per shard on a cluster.
+        lines = [keys.ready(s) for s in range(SHARDS)]
+        self._heads_calls = [([line], [_CLAIM_CANDIDATES]) for line in lines] if scripts.cluster else [
+            (lines, [_CLAIM_CANDIDATES])]
 
     def grant(self, grants: dict[int, list[tuple[str, str]]], ttl_ms: int, *,
               via_broker: bool) -> list[tuple[str, str]]:
@@ -137,10 +141,11 @@ class Leases:
 
     def heads(self) -> list[str]:
         """Up to _CLAIM_CANDIDATES queues whose place in line has come, oldest first (two per shard read)."""
-        shards = [[self.keys.ready(s)] for s in range(SHARDS)] if self.scripts.cluster else [
-            [self.keys.ready(s) for s in range(SHARDS)]]
-        found = sorted((float(since), queue.decode()) for reply in self.scripts.run_many("heads", [
-            (keys, []) for keys in shards]) for queue, since in zip(reply[0::2], reply[1::2], strict=True))
+        replies = self.scripts.run_many("heads", self._heads_calls)
+        if len(replies) == 1:
+            return [queue.decode() for queue in replies[0][0::2]]
+        found = sorted((float(since), queue.decode()) for reply in replies
+                       for queue, since in zip(reply[0::2], reply[1::2], strict=True))
         return [queue for _since, queue in found[:_CLAIM_CANDIDATES]]
 
     def advance(

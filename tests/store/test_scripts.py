@@ -214,7 +214,7 @@ def marks(store: Store, queue: str, token: str, steps: list[Taken]) -> None:
     """Send the acks of all but the last of `steps` ahead, each making the next the head (as a drain does)."""
     for handled, nxt in zip(steps, steps[1:]):
         store.leases.mark(queue, token, ack_of(handled), nxt.entry_id)
-    store.scripts.run("heads", [store.keys.ready(0)], [])  # a call on the same connection reads the mark's reply
+    store.scripts.run("heads", [store.keys.ready(0)], [1])  # a call on the same connection reads the mark's reply
 
 
 def done_ids(store: Store, r, queue: str) -> list[str]:
