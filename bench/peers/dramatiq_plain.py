@@ -8,7 +8,9 @@ dramatiq; this is what dramatiq does with drip's per-key scheduling left out.
 Setup: `python -m dramatiq bench.peers.dramatiq_plain --processes 2 --threads 8`
 (the benchmark's pool, 2 processes × 8 threads), default middleware and
 prefetch, a RedisBroker on BENCH_REDIS_URL under a fresh namespace
-(BENCH_NAMESPACE) per run, a no-op actor taking (queue, n). The producer is
+(BENCH_NAMESPACE) per run, an actor taking (queue, n) that does nothing or, for the
+end-to-end scenario (BENCH_DRAMATIQ_WORK=incr), one Redis INCR as drip's handler there
+does (bench.handlers:count). The producer is
 the caller's process calling `actor.send(queue, n)` in a loop on a broker
 whose Redis client is a pipeline, flushed every 1,000 sends (dramatiq has no
 batch enqueue; see _pipelined_producer). Completion is read from the broker's
@@ -26,6 +28,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -37,6 +40,7 @@ from redis.client import Pipeline
 
 REDIS_ENV = "BENCH_REDIS_URL"
 NAMESPACE_ENV = "BENCH_NAMESPACE"
+WORK_ENV = "BENCH_DRAMATIQ_WORK"
 QUEUE = "default"
 PROCESSES, THREADS = 2, 8
 START_DEADLINE = 30.0
@@ -46,13 +50,27 @@ CHUNK = 1000  # sends per pipeline round trip
 ROOT = Path(__file__).resolve().parents[2]
 
 
+_local = threading.local()
+
+
 def noop(queue: str, n: int) -> None:
     """The task under test does nothing, so the figure is the queue's own cost."""
 
 
-def _declare(broker: RedisBroker) -> dramatiq.Actor:
-    """The same actor on the workers' broker and on the producer's."""
-    return dramatiq.actor(noop, actor_name="noop", queue_name=QUEUE, broker=broker)
+def incr(queue: str, n: int) -> None:
+    """One Redis INCR on a client of the thread's own: the work of drip's end-to-end handler."""
+    client = getattr(_local, "client", None)
+    if client is None:
+        client = _local.client = redis.Redis.from_url(os.environ[REDIS_ENV])
+    client.incr(f"{os.environ[NAMESPACE_ENV]}:done")
+
+
+WORK = {"noop": noop, "incr": incr}
+
+
+def _declare(broker: RedisBroker, work: str = "noop") -> dramatiq.Actor:
+    """The same actor on the workers' broker and on the producer's (which only needs its name)."""
+    return dramatiq.actor(WORK[work], actor_name="task", queue_name=QUEUE, broker=broker)
 
 
 def _worker_broker() -> RedisBroker | None:
@@ -62,16 +80,16 @@ def _worker_broker() -> RedisBroker | None:
         return None
     broker = RedisBroker(url=os.environ.get(REDIS_ENV, "redis://127.0.0.1:6379/0"), namespace=namespace)
     dramatiq.set_broker(broker)
-    _declare(broker)
+    _declare(broker, os.environ.get(WORK_ENV, "noop"))
     return broker
 
 
 broker = _worker_broker()
 
 
-def _start_workers(redis_url: str, namespace: str, log: Path) -> subprocess.Popen[bytes]:
+def _start_workers(redis_url: str, namespace: str, log: Path, work: str) -> subprocess.Popen[bytes]:
     """A separate process group, so a hung pool can be killed whole without touching anyone else."""
-    env = {**os.environ, REDIS_ENV: redis_url, NAMESPACE_ENV: namespace}
+    env = {**os.environ, REDIS_ENV: redis_url, NAMESPACE_ENV: namespace, WORK_ENV: work}
     command = [
         sys.executable, "-m", "dramatiq", "bench.peers.dramatiq_plain",
         "--processes", str(PROCESSES), "--threads", str(THREADS),
@@ -167,12 +185,12 @@ def _delete_namespace(client: redis.Redis, namespace: str) -> None:
 
 
 @contextlib.contextmanager
-def _workers(redis_url: str, namespace: str) -> Iterator[tuple[subprocess.Popen[bytes], Path]]:
+def _workers(redis_url: str, namespace: str, work: str) -> Iterator[tuple[subprocess.Popen[bytes], Path]]:
     """The pool, up and consuming, with its log for error messages; stopped and its keys deleted on exit."""
     client = redis.Redis.from_url(redis_url)
     with tempfile.TemporaryDirectory(prefix="bench-dramatiq-") as folder:
         log = Path(folder) / "dramatiq.log"
-        process = _start_workers(redis_url, namespace, log)
+        process = _start_workers(redis_url, namespace, log, work)
         try:
             _wait_until_up(client, namespace, process, log)
             yield process, log
@@ -182,14 +200,15 @@ def _workers(redis_url: str, namespace: str) -> Iterator[tuple[subprocess.Popen[
             client.close()
 
 
-def throughput(queues: int, per_queue: int, redis_url: str, database_url: str) -> float:
-    """One run: messages per second from just before the first send to the last ack seen.
+def throughput(queues: int, per_queue: int, redis_url: str, database_url: str, work: str = "noop") -> float:
+    """One run: messages per second from just before the first send to the last ack seen; `work` is
+    what the actor does per message ("noop", or "incr": one Redis INCR).
 
     database_url is unused: dramatiq needs only Redis.
     """
     namespace = f"bench-dramatiq-{secrets.token_hex(4)}"
     total = queues * per_queue
-    with _workers(redis_url, namespace) as (process, log):
+    with _workers(redis_url, namespace, work) as (process, log):
         client = redis.Redis.from_url(redis_url)
         try:
             started = time.perf_counter()
