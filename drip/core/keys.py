@@ -44,7 +44,7 @@ class Keys:
 
     def acks(self, queue: str) -> str:
         """List of the acks its drain sent ahead (store/lua/mark.lua), applied by the next script that reads
-        the head: "<token>\\n<entry_id>\\n<id>\\n<started_ms>\\n<finished_ms>\\n<next_entry_id>"."""
+        the head: "<entry_id>\\n<id>\\n<started_ms>\\n<finished_ms>\\n<next_entry_id>"."""
         return f"{self.tag(shard_of(queue))}:a:{queue}"
 
     def delayed(self, queue: str) -> str:

@@ -77,10 +77,9 @@ class Claim:
     more: bool  # other queues waited in line beside it when it was claimed
 
 
-def mark_of(token: str, ack: Ack, next_entry: bytes) -> bytes:
-    """An acks list entry (keys.acks): who acked, what, its times, and the entry it makes the head."""
-    return b"\n".join((token.encode(), ack.entry_id, ack.id.encode(), b"%d" % ack.started_ms, b"%d" % ack.finished_ms,
-                       next_entry))
+def mark_of(ack: Ack, next_entry: bytes) -> bytes:
+    """An acks list entry (keys.acks): what was acked, its times, and the entry it makes the head."""
+    return b"\n".join((ack.entry_id, ack.id.encode(), b"%d" % ack.started_ms, b"%d" % ack.finished_ms, next_entry))
 
 
 def taken(queue: str, reply: list) -> list[Taken]:
@@ -176,7 +175,7 @@ class Leases:
         next script that reads the head (advance, ack, fail, defer, reclaim). The reply is read with this
         thread's next call, and the next handler starts at once."""
         self.scripts.send("mark", [self.keys.state(queue), self.keys.acks(queue)],
-                          [token, mark_of(token, ack, next_entry)])
+                          [token, mark_of(ack, next_entry)])
 
     def ack(self, queue: str, token: str, ack: Ack, next_entry: bytes) -> None:
         """Ack the head and make `next_entry` (the next message of the batch) the head, the acks sent ahead
@@ -185,7 +184,7 @@ class Leases:
         k = self.keys
         self.scripts.send(
             "ack", [k.state(queue), k.stream(queue), k.replays(queue), k.events(shard_of(queue)), k.acks(queue)],
-            [queue, token, mark_of(token, ack, next_entry)])
+            [queue, token, mark_of(ack, next_entry)])
 
     def fail(
         self,

@@ -109,7 +109,7 @@ def handle(ctx: DrainContext, route: Route, holding: Holding, taken: Taken) -> O
     if route.rate is not None:
         wait_ms, _ = through_outage(ctx, lambda: ctx.store.budgets.take(route.budget_name(message.queue), route.rate))
         if wait_ms:
-                return _defer(ctx, holding.token, taken, bound, wait_ms, f"rate limit of route {route.pattern}",
+            return _defer(ctx, holding.token, taken, bound, wait_ms, f"rate limit of route {route.pattern}",
                           f"rate limit: {route.pattern}")
     started = ctx.clock.now_ms()
     ctx.tally.observe("drip_lag_seconds", max(0, started - message.run_at_ms) / 1000, route=route.pattern)
@@ -118,7 +118,7 @@ def handle(ctx: DrainContext, route: Route, holding: Holding, taken: Taken) -> O
     clock = time.perf_counter()
     try:
         stuck = ctx.limits.call(route.handler, message, route.timeout_s,
-                                lambda: _give_up(ctx, route, holding, taken, bound, started))
+                                lambda: _give_up(ctx, route, holding.token, taken, bound, started))
     except (Exception, HandlerTimedOut) as exc:
         finished, duration_ms = ctx.clock.now_ms(), round((time.perf_counter() - clock) * 1000, 3)
         ctx.tally.observe("drip_handler_duration_seconds", duration_ms / 1000, route=route.pattern)
@@ -168,10 +168,9 @@ def _defer(ctx: DrainContext, token: str, head: Taken, bound, delay_ms: int, rea
     return Outcome.DEFERRED
 
 
-def _give_up(ctx: DrainContext, route: Route, holding: Holding, head: Taken, bound, started: int) -> None:
+def _give_up(ctx: DrainContext, route: Route, token: str, head: Taken, bound, started: int) -> None:
     """A handler still running after its limit and grace cannot be stopped: book its attempt as timed out
     (so its queue moves on; the stuck thread's own acks are then fenced) and recycle this process."""
-    token = holding.token
     error = f"timed out after {route.timeout_s:g} s (the handler did not stop; its process is replaced)"
     verdict, attempts = ctx.store.leases.fail(
         head, token, error=error, max_attempts=route.max_attempts, retry_delay_ms=backoff_ms(route, head.message.attempt),

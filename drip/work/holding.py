@@ -55,9 +55,7 @@ class Holding:
         that applies them."""
         ack, self.last_ack = self.last_ack, None
         leases = self.ctx.store.leases
-        now = time.monotonic()
-        if now - self.applied_at >= _APPLY_AFTER_S:
-            self.applied_at = now
-            through_outage(self.ctx, lambda: leases.ack(self.queue, self.token, ack, nxt.entry_id))
-        else:
-            through_outage(self.ctx, lambda: leases.mark(self.queue, self.token, ack, nxt.entry_id))
+        send = leases.mark
+        if (now := time.monotonic()) - self.applied_at >= _APPLY_AFTER_S:
+            send, self.applied_at = leases.ack, now
+        through_outage(self.ctx, lambda: send(self.queue, self.token, ack, nxt.entry_id))

@@ -20,5 +20,5 @@ if s[1] ~= token then
   return 0
 end
 redis.call("RPUSH", acks, ARGV[3])
-apply_acks(acks, state, stream, replays, events, queue, token, s[2], s[3])
+apply_acks(acks, state, stream, replays, events, queue, s[2], s[3])
 return 1

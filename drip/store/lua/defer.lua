@@ -14,7 +14,7 @@ local state, leases, ready, stream, replays, events, acks = KEYS[1], KEYS[2], KE
   KEYS[7]
 local queue, token, entry_id, delay, channel, why = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5], ARGV[6]
 local s = redis.call("HMGET", state, STATE.token, STATE.head, STATE.attempt)
-if s[1] ~= token or apply_acks(acks, state, stream, replays, events, queue, token, s[2], s[3]) ~= entry_id then
+if s[1] ~= token or apply_acks(acks, state, stream, replays, events, queue, s[2], s[3]) ~= entry_id then
   return 0
 end
 if redis.call("HINCRBY", state, STATE.attempt, -1) <= 0 then

@@ -27,7 +27,7 @@ local s = redis.call("HMGET", state, STATE.token, STATE.head, STATE.attempt)
 if s[1] ~= token then
   return {REPLY.lost}
 end
-local head, attempt = apply_acks(acks, state, stream, replays, events, queue, token, s[2], s[3])
+local head, attempt = apply_acks(acks, state, stream, replays, events, queue, s[2], s[3])
 if head ~= entry_id then
   return {REPLY.lost}
 end

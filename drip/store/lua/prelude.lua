@@ -62,25 +62,26 @@ local function done_event(events, id, queue, attempt, started, finished)
     EVENT.started, started, EVENT.finished, finished)
 end
 
--- The parts of an acks list entry (mark.lua) "<token>\n<entry_id>\n<id>\n<started_ms>\n<finished_ms>\n<next_entry_id>".
+-- The parts of an acks list entry (mark.lua) "<entry_id>\n<id>\n<started_ms>\n<finished_ms>\n<next_entry_id>".
 local function read_mark(text)
   local parts, from = {}, 1
-  for _ = 1, 5 do
+  for _ = 1, 4 do
     local nl = string.find(text, "\n", from, true)
     parts[#parts + 1] = string.sub(text, from, nl - 1)
     from = nl + 1
   end
-  parts[6] = string.sub(text, from)
-  return parts[1], parts[2], parts[3], parts[4], parts[5], parts[6]
+  parts[5] = string.sub(text, from)
+  return parts[1], parts[2], parts[3], parts[4], parts[5]
 end
 
--- Apply the acks a drain sent ahead (mark.lua; its acks list, oldest first) before anything else reads
--- the queue's head: each whose token is `token` (the lease's) and whose entry is the head takes the head
--- out of the queue, records it done and makes the next message of its batch the head, its attempt
--- counted (its handler may have started). A mark sent twice (again after a broken connection) or by a
--- holder whose lease is gone matches no head and is dropped. Returns the head and its attempt as they
--- are then (unchanged when no ack waited).
-local function apply_acks(acks, state, stream, replays, events, queue, token, head, attempt)
+-- Apply the acks the lease's drain sent ahead (mark.lua; its acks list, oldest first) before anything
+-- else reads the queue's head: each whose entry is the head takes the head out of the queue, records it
+-- done and makes the next message of its batch the head, its attempt counted (its handler may have
+-- started). A mark sent twice (again after a broken connection) matches no head and is dropped. Every
+-- script that reads the head applies them, and every one that ends a lease does so first, so the marks
+-- waiting are always the current lease's. Returns the head and its attempt as they are then
+-- (unchanged when no ack waited).
+local function apply_acks(acks, state, stream, replays, events, queue, head, attempt)
   local marks = redis.call("LRANGE", acks, 0, -1)
   if #marks == 0 then
     return head, attempt
@@ -88,8 +89,8 @@ local function apply_acks(acks, state, stream, replays, events, queue, token, he
   redis.call("DEL", acks)
   local last_in_stream, moved = nil, false
   for _, mark in ipairs(marks) do
-    local holder, entry, id, started, finished, next_entry = read_mark(mark)
-    if holder == token and entry == head then
+    local entry, id, started, finished, next_entry = read_mark(mark)
+    if entry == head then
       if string.sub(entry, 1, 2) == "f:" then
         redis.call("LPOP", replays)
       else

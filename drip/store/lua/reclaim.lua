@@ -21,7 +21,7 @@ for i = 2, #ARGV do
   if expiry and tonumber(expiry) <= now then
     local s = redis.call("HMGET", state, STATE.token, STATE.head, STATE.attempt)
     if s[1] then
-      apply_acks(acks, state, stream, replays, events, queue, s[1], s[2], s[3])
+      apply_acks(acks, state, stream, replays, events, queue, s[2], s[3])
     end
     redis.call("ZREM", leases, queue)
     redis.call("SREM", in_transit, queue)
