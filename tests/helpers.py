@@ -125,6 +125,14 @@ def drip_env(settings: Settings, **extra: str) -> dict[str, str]:
     return env
 
 
+def answers(url: str) -> bool:
+    """The URL answers 200 (a process still starting refuses the connection)."""
+    try:
+        return httpx.get(url, timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
 class Cluster:
     """drip's processes started as a user would (`python -m drip <command>`), logs kept per process."""
 
@@ -157,10 +165,15 @@ class Cluster:
         return self.web_url
 
     def _web_ready(self) -> bool:
-        try:
-            return httpx.get(self.web_url + "/healthz", timeout=1).status_code == 200
-        except httpx.HTTPError:
-            return False
+        return answers(self.web_url + "/healthz")
+
+    def start_console(self, port: int | None = None, **env: str) -> str:
+        """`drip console` on its own port, once its login page answers (a scrape before that is refused)."""
+        port = port or free_port()
+        self.start("console", "console", "--port", str(port), **env)
+        url = f"http://127.0.0.1:{port}"
+        wait_for(lambda: answers(url + "/login"), 30, "drip console to answer")
+        return url
 
     def stop(self, grace_s: float = 20) -> None:
         procs.stop_all(self.children.values(), grace_s)

@@ -10,7 +10,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.helpers import ROOT, free_port, wait_for
+from tests.helpers import ROOT, wait_for
 
 FAMILIES = {"drip_messages_accepted", "drip_messages_handled", "drip_handler_duration_seconds", "drip_lag_seconds",
             "drip_queues", "drip_messages", "drip_leases_reclaimed", "drip_busy_threads", "drip_workers",
@@ -38,21 +38,24 @@ def samples(text: str) -> dict[tuple, float]:
 def test_metrics_after_a_run_count_what_was_handled_and_pass_promtool(cluster):
     """20 messages posted and handled: accepted, handled, durations, lags and webhook requests say 20."""
     cluster.start_all(DRIP_METRICS_FLUSH_MS="100")
-    port = free_port()
-    cluster.start("console", "console", "--port", str(port), DRIP_CONSOLE_TOKENS="metrics-token:viewer")
-    console = f"http://127.0.0.1:{port}"
+    console = cluster.start_console(DRIP_CONSOLE_TOKENS="metrics-token:viewer")
     for i in range(20):
         assert httpx.post(cluster.web_url + "/enqueue", json={"queue": f"m:{i % 4}", "payload": {"i": i}}).status_code \
             == 202
 
     last: dict = {}
 
+    # Each process adds its counts every DRIP_METRICS_FLUSH_MS: the worker's 20th handled can land before
+    # the web's 20th accepted, so wait for every process's count.
+    flushed = (("drip_messages_handled_total", (("outcome", "handled"), ("route", "*"))),
+               ("drip_messages_accepted_total", (("source", "enqueue"),)),
+               ("drip_webhook_requests_total", (("code", "202"), ("endpoint", "/enqueue"))))
+
     def handled() -> dict:
         last.update(samples(scrape(console)))
-        done = last.get(("drip_messages_handled_total", (("outcome", "handled"), ("route", "*"))), 0)
-        return dict(last) if done >= 20 else {}
+        return dict(last) if all(last.get(name, 0) >= 20 for name in flushed) else {}
 
-    found = wait_for(handled, 90, lambda: f"20 messages counted as handled; last scrape: {last}")
+    found = wait_for(handled, 90, lambda: f"20 messages counted by every process; last scrape: {last}")
     assert found[("drip_messages_handled_total", (("outcome", "handled"), ("route", "*")))] == 20, found
     assert found[("drip_messages_accepted_total", (("source", "enqueue"),))] == 20
     assert found[("drip_handler_duration_seconds_count", (("route", "*"),))] == 20
