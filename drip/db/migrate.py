@@ -15,6 +15,7 @@ import sqlparse
 
 from drip.core import logs
 from drip.core.errors import ConfigError, DripError
+from drip.db import partitions
 from drip.db.connect import ensure_database, session
 
 log = logs.get("drip.migrate")
@@ -55,7 +56,8 @@ def migrations() -> list[Migration]:
 def upgrade(url: str) -> list[str]:
     """Create the database if needed and apply the migrations it lacks; returns the names applied.
 
-    Safe to run twice or from several processes at once: an advisory lock
+    Then the history's days ahead are created (drip.db.partitions). Safe to run twice or from
+    several processes at once: an advisory lock
     serialises them and each migration commits together with its record.
     """
     ensure_database(url)
@@ -86,6 +88,8 @@ def upgrade(url: str) -> list[str]:
                 applied_now.append(migration.name)
                 log.info("migration_applied", migration=migration.name,
                          duration_ms=round((time.monotonic() - started) * 1000))
+            # The days ahead, so the service writes into days of their own before any recorder runs.
+            partitions.ensure(conn)
         finally:
             conn.execute("SELECT pg_advisory_unlock(%s)", (_UPGRADE_LOCK,))
     return applied_now
