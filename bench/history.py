@@ -33,7 +33,7 @@ from bench.stats import percentile
 from drip.core import settings as config
 from drip.core.keys import Keys, shard_of
 from drip.db import connect as db_connect
-from drip.db import migrate, queries
+from drip.db import migrate, partitions, queries
 from drip.store.stores import Store
 from drip.work.recorder import BATCH, Recorder, fold
 from tests.helpers import delete_prefix
@@ -83,6 +83,8 @@ def load(url: str, rows: int, old: int) -> None:
     built once after (each a single sort), as pg_restore does."""
     started = time.monotonic()
     with psycopg.connect(url, autocommit=True) as conn:
+        if conn.execute("SELECT relkind FROM pg_class WHERE relname = 'sequential_queue'").fetchone()[0] == "p":
+            partitions.ensure(conn, days_back=41)  # a day for each day the rows were accepted in
         indexes = conn.execute("SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'sequential_queue'"
                                " AND indexname <> 'sequential_queue_pkey'").fetchall()
         for name, _ in indexes:
@@ -96,7 +98,7 @@ def load(url: str, rows: int, old: int) -> None:
         conn.execute("SET maintenance_work_mem = '512MB'")
         conn.execute("ALTER TABLE sequential_queue ADD PRIMARY KEY (id)")
         for _, definition in indexes:
-            conn.execute(definition)
+            conn.execute(definition.replace(" ON ONLY ", " ON "))  # on every partition, as db/ made it
     print(f"  loaded {rows:,} rows and built their indexes in {time.monotonic() - started:.0f} s", flush=True)
 
 
@@ -163,15 +165,16 @@ def query_times(url: str, samples: int = 200) -> dict[str, tuple[float, float]]:
 
 
 def sizes(url: str) -> dict[str, float]:
-    """Bytes per row of the table (with TOAST) and of each index."""
+    """Bytes per row of the table (with TOAST) and of each index, every partition counted."""
     with psycopg.connect(url) as conn:
         rows = conn.execute("SELECT count(*) FROM sequential_queue").fetchone()[0]
-        found = {"table": conn.execute("SELECT pg_table_size('sequential_queue')").fetchone()[0] / rows}
-        for name, size in conn.execute("SELECT indexrelname, pg_relation_size(indexrelid) FROM pg_stat_user_indexes"
-                                       " WHERE relname = 'sequential_queue'"):
-            found[name] = size / rows
-        found["table + indexes"] = conn.execute(
-            "SELECT pg_total_relation_size('sequential_queue')").fetchone()[0] / rows
+        tree = ("SELECT {0}(%(r)s::regclass) + coalesce((SELECT sum({0}(relid)) FROM pg_partition_tree(%(r)s::regclass)"
+                " WHERE relid <> %(r)s::regclass), 0)")
+        found = {"table": conn.execute(tree.format("pg_table_size"), {"r": "sequential_queue"}).fetchone()[0] / rows}
+        for name, in conn.execute("SELECT indexname FROM pg_indexes WHERE tablename = 'sequential_queue'").fetchall():
+            found[name] = conn.execute(tree.format("pg_relation_size"), {"r": name}).fetchone()[0] / rows
+        found["table + indexes"] = conn.execute(tree.format("pg_total_relation_size"),
+                                                {"r": "sequential_queue"}).fetchone()[0] / rows
         found["payload column (avg)"] = conn.execute(
             "SELECT avg(pg_column_size(payload)) FROM sequential_queue TABLESAMPLE SYSTEM (1)").fetchone()[0]
     found["rows"] = rows
@@ -237,14 +240,14 @@ def checksum(url: str) -> tuple[int, int]:
 
 
 def migration(rows: int) -> None:
-    """The migrations after 0002 on a `rows`-row table of 0002's layout: every row kept, time taken."""
+    """The migrations after 0003 (into partitions) on a `rows`-row table of 0003's layout: every row kept, time taken."""
     url = make_conninfo(config.load().database_url, dbname=f"drip_bench_{secrets.token_hex(3)}")
     db_connect.ensure_database(url)
     try:
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute("CREATE TABLE drip_migrations (name text PRIMARY KEY, checksum text NOT NULL,"
                          " applied_at timestamptz NOT NULL DEFAULT now())")
-            for m in migrate.migrations()[:2]:
+            for m in migrate.migrations()[:3]:
                 conn.execute(m.sql)
                 conn.execute("INSERT INTO drip_migrations (name, checksum) VALUES (%s, %s)", (m.name, m.checksum))
         load(url, rows, rows // 10)
@@ -254,7 +257,7 @@ def migration(rows: int) -> None:
         applied = migrate.upgrade(url)
         spent = time.monotonic() - started
         after, new_sizes = checksum(url), sizes(url)
-        print("\n| bytes per row | layout 0002 | after the migration |\n| --- | --- | --- |")
+        print("\n| bytes per row | layout 0003 | after the migration |\n| --- | --- | --- |")
         for name in {**old_sizes, **new_sizes}:
             print(f"| {name} | {old_sizes.get(name, 0):,.0f} | {new_sizes.get(name, 0):,.0f} |")
         print(f"\nmigration {', '.join(applied)} on {rows:,} rows: {spent:.1f} s; count and checksum before"
