@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import socket
 import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 
@@ -37,6 +39,12 @@ def wait_for(condition: Callable[[], object], timeout_s: float = 30.0,
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout_s} s waiting for {what() if callable(what) else what}")
         time.sleep(0.02)
+
+
+def id_at(ms: int) -> str:
+    """A UUIDv7 of a given millisecond, as drip's ids are (a message accepted then)."""
+    return str(uuid.UUID(int=(ms << 80) | (0x7 << 76) | (random.getrandbits(12) << 64) | (0b10 << 62)
+                       | random.getrandbits(62)))
 
 
 def free_port() -> int:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import random
 import secrets
-import uuid
 
 import psycopg
 import pytest
@@ -16,14 +15,9 @@ from drip.db import connect as db_connect
 from drip.db import migrate, partitions, retention
 from drip.db.history import HistoryRow, HistoryWriter
 from tests.conftest import PG_SERVER_URL
+from tests.helpers import id_at
 
 DAY_MS = partitions.DAY_MS
-
-
-def id_at(ms: int) -> str:
-    """A UUIDv7 of a given millisecond, as drip's ids are."""
-    return str(uuid.UUID(int=(ms << 80) | (0x7 << 76) | (random.getrandbits(12) << 64) | (0b10 << 62)
-                       | random.getrandbits(62)))
 
 
 def where(url: str) -> dict[str, str]:

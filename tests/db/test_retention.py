@@ -13,9 +13,10 @@ from drip.cli import main as cli
 from drip.core import settings as config
 from drip.core.messages import new_id
 from drip.db.history import HistoryRow, HistoryWriter
+from drip.db import partitions
 from drip.db.retention import Retention
 from drip.work.recorder import Recorder
-from tests.helpers import wait_for
+from tests.helpers import id_at, wait_for
 
 DAY_MS = 86_400_000
 
@@ -26,26 +27,29 @@ def now_ms() -> int:
 
 @pytest.fixture
 def url(history_url: str) -> str:
-    """The module's database, emptied for this test."""
-    with psycopg.connect(history_url) as conn:
+    """The module's database, emptied for this test, with the days of the last 70 (made ahead, as they
+    would have been)."""
+    with psycopg.connect(history_url, autocommit=True) as conn:
         conn.execute("TRUNCATE sequential_queue")
+        partitions.ensure(conn, days_back=70)
     return history_url
 
 
 def write_rows(url: str) -> dict[str, set[str]]:
     """Rows finished 60 days ago (done, dead, cancelled), finished today, and old unfinished ones
-    (queued, scheduled, failed and waiting for a retry) accepted 60 days ago; their ids by kind."""
+    (queued, scheduled, failed and waiting for a retry) accepted 60 days ago; their ids by kind,
+    each of its acceptance time (so the old ones are in the day 60 days back)."""
     old, today = now_ms() - 60 * DAY_MS, now_ms() - 3_600_000
     ids: dict[str, set[str]] = {"old finished": set(), "today": set(), "old unfinished": set()}
     rows = []
     for status in ("done", "dead", "cancelled"):
         for at, kind in ((old, "old finished"), (today, "today")):
-            mid = new_id()
+            mid = id_at(at)
             ids[kind].add(mid)
             rows.append(HistoryRow(mid, status=status, queue="q", payload="{}", run_at_ms=at, enqueued_ms=at,
                                    attempts=1, started_ms=at + 10, finished_ms=at + 20))
     for status, run_at in (("queued", old), ("scheduled", now_ms() + DAY_MS), ("failed", old)):
-        mid = new_id()
+        mid = id_at(old)
         ids["old unfinished"].add(mid)
         rows.append(HistoryRow(mid, status=status, queue="q", payload="{}", run_at_ms=run_at, enqueued_ms=old,
                                attempts=1 if status == "failed" else 0,
@@ -126,7 +130,8 @@ def test_the_recorders_leader_prunes_automatically(url, store):
 
 
 def test_automatic_retention_deletes_one_batch_a_step_then_rests(url):
-    """Retention.step deletes one batch per call until a batch comes back short, then nothing until `every_s`."""
+    """Retention.step deletes one batch per call until a batch comes back short, then nothing until `every_s`
+    (the rows' ids are today's: their day is not past the retention, so they go by batches)."""
     old = now_ms() - 60 * DAY_MS
     writer = HistoryWriter(url)
     try:
