@@ -2,10 +2,10 @@
 
     .venv/bin/python -m bench.history [--rows 10000000] [--old 1000000] [--migration-rows 1000000]
 
-In a database of its own (dropped afterwards): the recorder's events/s on an empty table; ROWS
-rows bulk-loaded (OLD of them finished 31-40 days ago, the rest over the last 30 days, 1 in
-100 unfinished, 10,000 queues, a fifth GoHighLevel over 1,000 workflows); table and index bytes
-per row; the recorder's events/s again; each history query's p50/p99 (SQL on an open connection);
+In a database of its own (dropped afterwards): ROWS rows bulk-loaded (OLD of them finished 31-40
+days ago, the rest over the last 30 days, 1 in 100 unfinished, 10,000 queues, a fifth GoHighLevel
+over 1,000 workflows); table and index bytes per row; the recorder's events/s there and in a second
+database of the same days and no rows, runs alternating; each history query's p50/p99 (SQL on an open connection);
 then a retention sweep of the OLD rows (DRIP_HISTORY_RETENTION=30d, the recorder's own Retention)
 while rows arrive at 2,000/s (2,000 messages accepted and done per second) and the same loop
 records them: the longest an event waited for its row. Then, in another database, the migration to
@@ -123,9 +123,18 @@ def feed(client: redis.Redis, keys: Keys, first: int, messages: int, *, lag: int
     pipe.execute()
 
 
-def recorder_rate(store: Store, url: str, messages: int = 20_000, runs: int = 3) -> float:
-    """Events recorded per second by drip's Recorder (read, fold, COPY and merge, trim): median of `runs`."""
-    return statistics.median(_recorder_run(store, url, messages) for _ in range(runs))
+def recorder_pairs(store: Store, empty_url: str, full_url: str, messages: int = 20_000,
+                   pairs: int = 5) -> tuple[float, float]:
+    """Events recorded per second by drip's Recorder (read, fold, COPY and merge, trim) on an empty
+    history and on a full one, runs alternating (the machine's speed drifts by more than the effect
+    between runs minutes apart): the median of each."""
+    empty, full = [], []
+    for _ in range(pairs):
+        with psycopg.connect(empty_url, autocommit=True) as conn:
+            conn.execute("TRUNCATE sequential_queue")
+        empty.append(_recorder_run(store, empty_url, messages))
+        full.append(_recorder_run(store, full_url, messages))
+    return statistics.median(empty), statistics.median(full)
 
 
 def _recorder_run(store: Store, url: str, messages: int) -> float:
@@ -281,16 +290,15 @@ def run(rows: int = ROWS, old: int = OLD, migration_rows: int = OLD) -> None:
     keys = Keys(f"bench{secrets.token_hex(3)}")
     store = Store.connect(client, keys)
     try:
-        with bench_database() as url:
-            empty = recorder_rate(store, url)
-            print(f"recorder on an empty table: {empty:,.0f} events/s", flush=True)
-            with psycopg.connect(url, autocommit=True) as conn:
-                conn.execute("TRUNCATE sequential_queue")
+        with bench_database() as url, bench_database() as empty_url:
             load(url, rows, old)
             print(f"  VACUUM ANALYZE {vacuum(url):.0f} s", flush=True)
             before = sizes(url)
-            full = recorder_rate(store, url)
-            print(f"recorder at {rows:,} rows: {full:,.0f} events/s ({full / empty:.2f}x empty)", flush=True)
+            with psycopg.connect(empty_url, autocommit=True) as conn:
+                partitions.ensure(conn, days_back=41)  # the same days, none of the rows
+            empty, full = recorder_pairs(store, empty_url, url)
+            print(f"recorder, 5 runs alternating, medians: empty history {empty:,.0f} events/s, at {rows:,} rows"
+                  f" {full:,.0f} events/s ({full / empty:.2f}x empty)", flush=True)
             print("\n| query | p50 ms | p99 ms |\n| --- | --- | --- |")
             for name, (p50, p99) in query_times(url).items():
                 print(f"| {name} | {p50:.2f} | {p99:.2f} |")
