@@ -12,8 +12,8 @@ import pytest
 from drip.cli import main as cli
 from drip.core import settings as config
 from drip.core.messages import new_id
-from drip.db.history import HistoryRow, HistoryWriter
 from drip.db import partitions
+from drip.db.history import HistoryRow, HistoryWriter
 from drip.db.retention import Retention
 from drip.work.recorder import Recorder
 from tests.helpers import id_at, wait_for
