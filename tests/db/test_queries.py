@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import UTC, datetime
 
 import psycopg
 import pytest
@@ -14,15 +15,19 @@ from psycopg import sql
 from drip.core.messages import new_id
 from drip.db import partitions, queries, retention
 from drip.db.history import HistoryRow, HistoryWriter
+from tests.helpers import id_at
 
 ROWS = 50_000
 #: A partition this small (80 KB) may be read whole: an ordinary day of the load has ~20 pages, the
 #: large one ~500.
 SMALL_PAGES = 10
+#: Noon (UTC) of the day 45 days back: the middle of the large old day, whatever the hour now.
+OLD_NOON_MS = (int(time.time() * 1000) // partitions.DAY_MS - 45) * partitions.DAY_MS + partitions.DAY_MS // 2
 
-#: Rows over a span of days ending some days ago (50,000 over 60 days, then 25,000 within a quarter hour
-#: 45 days ago: one old day as large as production's, where reading a batch's rows by ctid beats
-#: reading the day): ids UUIDv7 of their time (so each lands in its day, as drip's do), 500
+#: Rows over a span of days ending at a given time (50,000 over the 60 days up to now, then 25,000
+#: within a quarter hour at noon 45 days ago: one old day as large as production's, where reading a
+#: batch's rows by ctid beats reading the day, and where a lookup by id must use the index whatever
+#: the hour the test runs at; today's partition may hold a handful of rows): ids UUIDv7 of their time (so each lands in its day, as drip's do), 500
 #: queues, GoHighLevel ids on a fifth of them, 9 in 10 finished (most done and released), the rest
 #: queued or scheduled.
 _LOAD = """
@@ -36,7 +41,7 @@ SELECT (lpad(to_hex((extract(epoch FROM at) * 1000)::bigint), 12, '0') || '7' ||
        at, 1, at, at + interval '1 s',
        CASE WHEN mod(n, 10) > 1 THEN at + interval '1 s' END,
        CASE WHEN mod(n, 10) > 0 THEN at + interval '2 s' END
-FROM (SELECT n, now() - %s * interval '1 day' - (n * %s * interval '1 day' / %s) AS at
+FROM (SELECT n, %s::timestamptz - (n * %s * interval '1 day' / %s) AS at
       FROM generate_series(1, %s) AS n) AS s
 """
 
@@ -46,8 +51,8 @@ def loaded(history_url: str) -> str:
     with psycopg.connect(history_url, autocommit=True) as conn:
         conn.execute("TRUNCATE sequential_queue")
         partitions.ensure(conn, days_back=61)
-        conn.execute(_LOAD, (0, 60, ROWS, ROWS))
-        conn.execute(_LOAD, (45, 0.01, ROWS // 2, ROWS // 2))
+        conn.execute(_LOAD, (datetime.now(UTC), 60, ROWS, ROWS))
+        conn.execute(_LOAD, (datetime.fromtimestamp(OLD_NOON_MS / 1000, UTC), 0.01, ROWS // 2, ROWS // 2))
         conn.execute("VACUUM ANALYZE sequential_queue")
     return history_url
 
@@ -61,15 +66,14 @@ def scans(plan: dict) -> list[tuple[str, str]]:
     return found
 
 
-def old_partition(url: str) -> str:
+def old_partition() -> str:
     """The day of the history 45 days back, the large old one: rows retention batches would remove."""
-    with psycopg.connect(url) as conn:
-        return partitions.day_name(partitions.now_ms(conn) - 45 * partitions.DAY_MS)
+    return partitions.day_name(OLD_NOON_MS)
 
 
 @pytest.mark.parametrize(("name", "statement", "params"), [
-    ("message status", queries.MESSAGE_STATUS, (new_id(),)),
-    ("message timeline", queries.MESSAGE_TIMELINE, (new_id(),)),
+    ("message status", queries.MESSAGE_STATUS, (id_at(OLD_NOON_MS),)),
+    ("message timeline", queries.MESSAGE_TIMELINE, (id_at(OLD_NOON_MS),)),
     ("queue history", queries.QUEUE_HISTORY, ("q7", None, 50)),
     ("queue history, next page", queries.QUEUE_HISTORY, ("q7", round(time.time() * 1000) - 86_400_000, 50)),
     ("workflow timeline", queries.WORKFLOW_TIMELINE, ("L5", "W5", 86400, 1000)),
@@ -84,7 +88,7 @@ def test_every_history_query_is_answered_from_an_index(loaded, name, statement, 
     with psycopg.connect(loaded) as conn:
         if statement == retention.COUNT:
             conn.execute(retention.COUNT_SETTING)  # as count_prunable runs it
-        text = sql.SQL(statement).format(part=sql.Identifier(old_partition(loaded))).as_string(conn)
+        text = sql.SQL(statement).format(part=sql.Identifier(old_partition())).as_string(conn)
         (plan,), = conn.execute("EXPLAIN (FORMAT JSON) " + text, params).fetchone()
         conn.rollback()
         found = scans(plan["Plan"])
