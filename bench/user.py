@@ -3,8 +3,10 @@
 - e2e: the day's defaults (strict acks, info logs written to files, history recorded in
   PostgreSQL), 20,000 messages over 1,000 queues POSTed to `drip web` as arrays of 500, a
   handler doing one Redis INCR; timed from the first POST to the last INCR. Beside it, in
-  the same invocation, dramatiq plain's processing-only figure (no HTTP, no order, no-op,
-  its producer in-process): a peer's best case, so the ratio is a floor.
+  the same invocation: dramatiq plain's processing-only figure (no HTTP, no order, the same
+  INCR, its producer in-process), a peer's best case, so that ratio is a floor; and the
+  seed's Express webhook + BullMQ worker (concurrency 10, the same INCR) sent the same
+  arrays, timed the same way.
 - fairness: one queue draining a 100,000-message backlog while 100 other queues get 200
   msgs/s; the light queues' enqueue → handler-start lag beside the hot queue and without
   it, and the hot queue's rate beside the light traffic and alone.
@@ -14,16 +16,17 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 
 import httpx
 
 from bench.drip_runs import BATCH, POOL
 from bench.harness import Running, drip_processes
-from bench.peers import dramatiq_plain
+from bench.peers import bullmq, dramatiq_plain
 from bench.report import Row, attempt, table
 from bench.stats import percentile
 from drip.core.messages import Inbound, new_id
-from tests.helpers import wait_for
+from tests.helpers import free_port, wait_for
 
 E2E = (1000, 20, 500)  # queues, per queue, messages per POST
 LIGHT_QUEUES, LIGHT_RATE, WINDOW_S = 100, 200.0, 10.0
@@ -31,17 +34,29 @@ HOT_ALONE_S = 5.0  # the hot queue's solo window, before the light traffic start
 HOT_BACKLOG = 100_000
 
 
+def _posted_and_handled(url: str, done: Callable[[], int], queues: int, per_queue: int, array: int) -> float:
+    """msgs/s from the first POST (arrays of `array` messages to url/enqueue, one request at a time) to the
+    last handled (`done` counts them)."""
+    bodies = [[{"queue": f"e{(n * array + i) % queues}", "payload": {"n": n * array + i}}
+               for i in range(array)] for n in range(queues * per_queue // array)]
+    started = time.perf_counter()
+    with httpx.Client(base_url=url, timeout=30) as http:
+        for body in bodies:
+            http.post("/enqueue", json=body).raise_for_status()
+    wait_for(lambda: done() >= queues * per_queue, 600, "every message handled")
+    return queues * per_queue / (time.perf_counter() - started)
+
+
 def posted_and_handled(database_url: str, queues: int, per_queue: int, array: int) -> float:
-    """msgs/s from the first POST to the last handled, with drip's defaults (info logs, history on)."""
+    """drip with its defaults (info logs, history on), HTTP in, an INCR handler."""
     with drip_processes(database_url, "bench.handlers:count", log_level="info", **POOL) as running:
-        bodies = [[{"queue": f"e{(n * array + i) % queues}", "payload": {"n": n * array + i}}
-                   for i in range(array)] for n in range(queues * per_queue // array)]
-        started = time.perf_counter()
-        with httpx.Client(base_url=running.cluster.web_url, timeout=30) as http:
-            for body in bodies:
-                http.post("/enqueue", json=body).raise_for_status()
-        wait_for(lambda: running.done() >= queues * per_queue, 600, "every message handled")
-        return queues * per_queue / (time.perf_counter() - started)
+        return _posted_and_handled(running.cluster.web_url, running.done, queues, per_queue, array)
+
+
+def bullmq_posted_and_handled(redis_url: str, queues: int, per_queue: int, array: int) -> float:
+    """The seed's Express webhook and BullMQ worker (concurrency 10, an INCR per job), the same posts."""
+    with bullmq.webhook_and_worker(free_port(), redis_url) as (url, done):
+        return _posted_and_handled(url, done, queues, per_queue, array)
 
 
 def end_to_end(runs: int, database_url: str, redis_url: str) -> None:
@@ -50,12 +65,17 @@ def end_to_end(runs: int, database_url: str, redis_url: str) -> None:
     rows = {
         "drip": Row(what, f"drip (HTTP arrays of {array}, INCR handler, info logs, history on)", unit="msgs/s"),
         "dramatiq": Row(what, "dramatiq plain (no order; in-process producer, INCR handler, no HTTP)", unit="msgs/s"),
+        "bullmq": Row(what, f"Express + BullMQ, the seed's (no order; HTTP arrays of {array}, addBulk, worker "
+                            "concurrency 10, INCR handler, a line per job)", unit="msgs/s"),
     }
+    bullmq.ensure_installed()
     for _ in range(runs):
         attempt(list(rows.values()), "drip",
                 lambda: rows["drip"].runs.append(posted_and_handled(database_url, queues, per_queue, array)))
         attempt(list(rows.values()), "dramatiq plain", lambda: rows["dramatiq"].runs.append(
             dramatiq_plain.throughput(queues, per_queue, redis_url, database_url, work="incr")))
+        attempt(list(rows.values()), "Express + BullMQ", lambda: rows["bullmq"].runs.append(
+            bullmq_posted_and_handled(redis_url, queues, per_queue, array)))
     table("9. End to end: HTTP in, the defaults of the day", list(rows.values()))
 
 

@@ -15,7 +15,7 @@ import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
@@ -98,6 +98,11 @@ def throughput(queues: int, per_queue: int, redis_url: str, database_url: str) -
     return float(json.loads(done.stdout.strip().splitlines()[-1])["msgs_per_s"])
 
 
+def _node_env(redis_url: str, prefix: str, **more: str) -> dict[str, str]:
+    env = {**os.environ, "BULL_PREFIX": prefix, **more}
+    return env | {f"REDIS_{name.upper()}": value for name, value in _redis_args(redis_url).items()}
+
+
 def _read_all(stderr: IO[str]) -> str:
     stderr.seek(0)
     return stderr.read()
@@ -145,8 +150,7 @@ def webhook(port: int, redis_url: str, processes: int = 1) -> Iterator[Target]:
     workers sharing the port); stopped and its keys deleted on exit."""
     ensure_installed()
     prefix = _new_prefix()
-    env = {**os.environ, "PORT": str(port), "BULL_PREFIX": prefix, "WORKERS": str(processes)}
-    env |= {f"REDIS_{name.upper()}": value for name, value in _redis_args(redis_url).items()}
+    env = _node_env(redis_url, prefix, PORT=str(port), WORKERS=str(processes))
     # stderr to a file, not a pipe: nobody reads it while the server runs, and a full pipe
     # would stall the server on a burst of error traces under load.
     with tempfile.TemporaryFile(mode="w+") as stderr:
@@ -157,4 +161,43 @@ def webhook(port: int, redis_url: str, processes: int = 1) -> Iterator[Target]:
             yield Target(url=f"http://127.0.0.1:{port}", path="/enqueue", body=BODY)
         finally:
             _stop(process)
+            _delete_prefix(redis_url, prefix)
+
+
+def _wait_ready(process: subprocess.Popen, stderr: IO[str]) -> None:
+    """Block until worker.js says "ready" on its stderr (a file); raise with it if it dies or is too slow."""
+    deadline = time.monotonic() + LISTEN_TIMEOUT_S
+    while time.monotonic() < deadline:
+        text = _read_all(stderr)
+        if "ready" in text.splitlines():
+            return
+        if process.poll() is not None:
+            raise RuntimeError(f"worker.js exited (code {process.returncode}) before it was ready:\n{text}")
+        time.sleep(0.05)
+    raise RuntimeError(f"worker.js was not ready within {LISTEN_TIMEOUT_S} s:\n{_read_all(stderr)}")
+
+
+@contextmanager
+def webhook_and_worker(port: int, redis_url: str) -> Iterator[tuple[str, Callable[[], int]]]:
+    """The seed's shape end to end: webhook.js on `port` and worker.js (concurrency 10, one INCR per job,
+    a line logged per job to a file), under a fresh prefix. Yields the webhook's URL and how many jobs
+    the worker has handled so far; stopped and its keys deleted on exit."""
+    ensure_installed()
+    prefix = _new_prefix()
+    counter = f"{prefix}:done"
+    client = redis.Redis.from_url(redis_url)
+    with tempfile.TemporaryFile(mode="w+") as web_err, tempfile.TemporaryFile(mode="w+") as worker_err, \
+            tempfile.TemporaryFile(mode="w+") as worker_log:
+        web = subprocess.Popen([_require("node"), "webhook.js"], cwd=NODE_DIR, env=_node_env(
+            redis_url, prefix, PORT=str(port)), stdout=subprocess.PIPE, stderr=web_err, text=True)
+        worker = subprocess.Popen([_require("node"), "worker.js"], cwd=NODE_DIR, env=_node_env(
+            redis_url, prefix, COUNTER=counter), stdout=worker_log, stderr=worker_err, text=True)
+        try:
+            _wait_listening(web, web_err)
+            _wait_ready(worker, worker_err)
+            yield f"http://127.0.0.1:{port}", lambda: int(client.get(counter) or 0)
+        finally:
+            _stop(worker)
+            _stop(web)
+            client.close()
             _delete_prefix(redis_url, prefix)
