@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 import redis
 
 from bench.peers import Target
+from tests.helpers import wait_for
 
 NODE_DIR = Path(__file__).parent / "node"
 THROUGHPUT_TIMEOUT_S = 900  # above throughput.js's own 600 s deadline, so its error is the one reported
@@ -166,15 +167,15 @@ def webhook(port: int, redis_url: str, processes: int = 1) -> Iterator[Target]:
 
 def _wait_ready(process: subprocess.Popen, stderr: IO[str]) -> None:
     """Block until worker.js says "ready" on its stderr (a file); raise with it if it dies or is too slow."""
-    deadline = time.monotonic() + LISTEN_TIMEOUT_S
-    while time.monotonic() < deadline:
-        text = _read_all(stderr)
-        if "ready" in text.splitlines():
-            return
+    def ready() -> bool:
+        if "ready" in _read_all(stderr).splitlines():
+            return True
         if process.poll() is not None:
-            raise RuntimeError(f"worker.js exited (code {process.returncode}) before it was ready:\n{text}")
-        time.sleep(0.05)
-    raise RuntimeError(f"worker.js was not ready within {LISTEN_TIMEOUT_S} s:\n{_read_all(stderr)}")
+            raise RuntimeError(f"worker.js exited (code {process.returncode}) before it was ready:\n"
+                               f"{_read_all(stderr)}")
+        return False
+
+    wait_for(ready, LISTEN_TIMEOUT_S, lambda: f"worker.js to be ready:\n{_read_all(stderr)}")
 
 
 @contextmanager

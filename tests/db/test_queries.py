@@ -23,12 +23,14 @@ ROWS = 50_000
 SMALL_PAGES = 10
 #: Noon (UTC) of the day 45 days back: the middle of the large old day, whatever the hour now.
 OLD_NOON_MS = (int(time.time() * 1000) // partitions.DAY_MS - 45) * partitions.DAY_MS + partitions.DAY_MS // 2
+#: That day's partition, the large old one: rows retention batches would remove.
+OLD_PARTITION = partitions.day_name(OLD_NOON_MS)
 
 #: Rows over a span of days ending at a given time (50,000 over the 60 days up to now, then 25,000
 #: within a quarter hour at noon 45 days ago: one old day as large as production's, where reading a
 #: batch's rows by ctid beats reading the day, and where a lookup by id must use the index whatever
-#: the hour the test runs at; today's partition may hold a handful of rows): ids UUIDv7 of their time (so each lands in its day, as drip's do), 500
-#: queues, GoHighLevel ids on a fifth of them, 9 in 10 finished (most done and released), the rest
+#: the hour the test runs at; today's partition may hold a handful of rows): ids UUIDv7 of their
+#: time (so each lands in its day, as drip's do), 500 queues, GoHighLevel ids on a fifth of them, 9 in 10 finished (most done and released), the rest
 #: queued or scheduled.
 _LOAD = """
 INSERT INTO sequential_queue (id, queue, location_id, workflow_id, contact_id, payload, status, run_at,
@@ -66,11 +68,6 @@ def scans(plan: dict) -> list[tuple[str, str]]:
     return found
 
 
-def old_partition() -> str:
-    """The day of the history 45 days back, the large old one: rows retention batches would remove."""
-    return partitions.day_name(OLD_NOON_MS)
-
-
 @pytest.mark.parametrize(("name", "statement", "params"), [
     ("message status", queries.MESSAGE_STATUS, (id_at(OLD_NOON_MS),)),
     ("message timeline", queries.MESSAGE_TIMELINE, (id_at(OLD_NOON_MS),)),
@@ -88,7 +85,7 @@ def test_every_history_query_is_answered_from_an_index(loaded, name, statement, 
     with psycopg.connect(loaded) as conn:
         if statement == retention.COUNT:
             conn.execute(retention.COUNT_SETTING)  # as count_prunable runs it
-        text = sql.SQL(statement).format(part=sql.Identifier(old_partition())).as_string(conn)
+        text = sql.SQL(statement).format(part=sql.Identifier(OLD_PARTITION)).as_string(conn)
         (plan,), = conn.execute("EXPLAIN (FORMAT JSON) " + text, params).fetchone()
         conn.rollback()
         found = scans(plan["Plan"])
