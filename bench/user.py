@@ -35,7 +35,7 @@ HOT_ALONE_S = 5.0  # the hot queue's solo window, before the light traffic start
 HOT_BACKLOG = 100_000
 
 
-def _posted_and_handled(url: str, done: Callable[[], int], queues: int, per_queue: int, array: int) -> float:
+def post_and_wait(url: str, done: Callable[[], int], queues: int, per_queue: int, array: int) -> float:
     """msgs/s from the first POST (arrays of `array` messages to url/enqueue, one request at a time) to the
     last handled (`done` counts them)."""
     bodies = [[{"queue": f"e{(n * array + i) % queues}", "payload": {"n": n * array + i}}
@@ -51,13 +51,13 @@ def _posted_and_handled(url: str, done: Callable[[], int], queues: int, per_queu
 def posted_and_handled(database_url: str, queues: int, per_queue: int, array: int) -> float:
     """drip with its defaults (info logs, history on), HTTP in, an INCR handler."""
     with drip_processes(database_url, "bench.handlers:count", log_level="info", **POOL) as running:
-        return _posted_and_handled(running.cluster.web_url, running.done, queues, per_queue, array)
+        return post_and_wait(running.cluster.web_url, running.done, queues, per_queue, array)
 
 
 def bullmq_posted_and_handled(redis_url: str, queues: int, per_queue: int, array: int) -> float:
     """The seed's Express webhook and BullMQ worker (concurrency 10, an INCR per job), the same posts."""
     with bullmq.webhook_and_worker(free_port(), redis_url) as (url, done):
-        return _posted_and_handled(url, done, queues, per_queue, array)
+        return post_and_wait(url, done, queues, per_queue, array)
 
 
 def end_to_end(runs: int, database_url: str, redis_url: str) -> None:
