@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from importlib import resources
 
 import psutil
-import redis
 
+from bench.drip_runs import POOL
 from bench.harness import Running, bench_database, drip_processes
 from bench.user import E2E, post_and_wait
 from drip.store.scripts import script_named
@@ -34,10 +34,11 @@ class Usage:
     system_s: float = 0.0
     switches: int = 0
 
-    def add(self, other: Usage, sign: int = 1) -> None:
-        self.cpu_s += sign * other.cpu_s
-        self.system_s += sign * other.system_s
-        self.switches += sign * other.switches
+    def add(self, after: Usage, before: Usage) -> None:
+        """Add what one process used between two readings."""
+        self.cpu_s += after.cpu_s - before.cpu_s
+        self.system_s += after.system_s - before.system_s
+        self.switches += after.switches - before.switches
 
 
 def _switches(pid: int) -> int:
@@ -86,14 +87,14 @@ def _script_names() -> dict[str, str]:
     return {script_named(name).sha: name for name in names if name != "prelude"}
 
 
-def _redis_by_script(client: redis.Redis, entries: list) -> tuple[Counter, Counter]:
+def _redis_by_script(entries: list) -> tuple[Counter, Counter]:
     """(µs, calls) per script name (EVALSHA) or command, from SLOWLOG GET's raw entries."""
     names = _script_names()
     micros, calls = Counter(), Counter()
     for entry in entries:
         args = entry[3]
         command = args[0].decode().lower()
-        name = names.get(args[1].decode(), "a script not drip's") + ".lua" if command == "evalsha" else command
+        name = f"{names.get(args[1].decode(), 'unknown')}.lua" if command == "evalsha" else command
         micros[name] += entry[2]
         calls[name] += 1
     return micros, calls
@@ -121,16 +122,13 @@ def profile_once(database_url: str, handler: str, log_level: str, processes: int
             client.config_set("slowlog-max-len", kept["slowlog-max-len"])
     per_kind: dict[str, Usage] = {}
     for pid, used in after.items():
-        total = per_kind.setdefault(kinds[pid], Usage())
-        total.add(used)
-        if pid in before:
-            total.add(before[pid], -1)
+        per_kind.setdefault(kinds[pid], Usage()).add(used, before.get(pid, Usage()))
     print(f"\n{rate:,.0f} msgs/s ({processes} × {threads} drains, {handler}, logs at {log_level})")
     print("| process | CPU µs / msg | of it system | context switches / msg |\n| --- | --- | --- | --- |")
     for kind, used in sorted(per_kind.items(), key=lambda item: -item[1].cpu_s):
         print(f"| {kind} | {used.cpu_s / count * 1e6:.1f} | {used.system_s / count * 1e6:.1f} "
               f"| {used.switches / count:.2f} |")
-    micros, calls = _redis_by_script(client, entries)
+    micros, calls = _redis_by_script(entries)
     print("| Redis: script or command | µs / msg | calls / msg | µs / call |\n| --- | --- | --- | --- |")
     for name, spent in micros.most_common(12):
         print(f"| {name} | {spent / count:.1f} | {calls[name] / count:.3f} | {spent / calls[name]:.0f} |")
@@ -139,8 +137,8 @@ def profile_once(database_url: str, handler: str, log_level: str, processes: int
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.profile", description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=1)
-    parser.add_argument("--processes", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument("--processes", type=int, default=POOL["processes"])
+    parser.add_argument("--threads", type=int, default=POOL["threads"])
     parser.add_argument("--log-level", default="info")
     parser.add_argument("--handler", default="bench.handlers:count")
     args = parser.parse_args()
