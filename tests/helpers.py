@@ -93,7 +93,7 @@ def put(store: Store, queue: str, n: int = 1, **kw) -> list[str]:
 
 
 def lease(store: Store, queue: str, token: str = "tok", ttl_ms: int = 5000) -> bool:
-    return store.leases.grant({shard_of(queue): [(queue, token)]}, ttl_ms, via_broker=True) == [(queue, token)]
+    return store.leases.grant({shard_of(queue): [(queue, token)]}, ttl_ms) == [(queue, token)]
 
 
 def take(store: Store, queue: str, token: str = "tok", ack: Ack | None = None, go: bool = True, ttl_ms: int = 5000):

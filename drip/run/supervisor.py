@@ -157,7 +157,7 @@ class Supervisor:
         by_shard: dict[int, list[tuple[str, str]]] = defaultdict(list)
         for _since, shard, queue in heads:
             by_shard[shard].append((queue, secrets.token_hex(8)))
-        granted = self.store.leases.grant(by_shard, self.settings.lease_ttl_ms, via_broker=True)
+        granted = self.store.leases.grant(by_shard, self.settings.lease_ttl_ms)
         if granted:
             self.outbox.drains(granted)
             log.debug("leases_granted", count=len(granted), free=free)

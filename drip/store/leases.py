@@ -70,11 +70,12 @@ class Verdict(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Claim:
-    """A queue a running drain leased for itself (Leases.claim, Leases.claim_next)."""
+    """A queue a running drain leased for itself, with its first step (Leases.claim, Leases.claim_next)."""
 
     queue: str
     token: str
-    more: bool  # other queues waited in line beside it when it was claimed
+    first: list[Taken] | Released  # the first batch, taken with the lease (Released: nothing was left)
+    more: bool = False  # other queues waited in line beside it when it was claimed
 
 
 def mark_of(ack: Ack, next_entry: bytes) -> bytes:
@@ -103,26 +104,27 @@ class Leases:
         self._heads_calls = [([line], [_CLAIM_CANDIDATES]) for line in lines] if scripts.cluster else [
             (lines, [_CLAIM_CANDIDATES])]
 
-    def grant(self, grants: dict[int, list[tuple[str, str]]], ttl_ms: int, *,
-              via_broker: bool) -> list[tuple[str, str]]:
-        """Lease queues, grouped by shard ({shard: [(queue, token)]}); returns the (queue, token) granted.
-        `via_broker`: the supervisor's grants, in transit until their drains start."""
+    def grant(self, grants: dict[int, list[tuple[str, str]]], ttl_ms: int) -> list[tuple[str, str]]:
+        """The supervisor's grants: lease queues, grouped by shard ({shard: [(queue, token)]}), each in
+        transit until its drain starts; returns the (queue, token) granted."""
         k = self.keys
         replies = self.scripts.run_many("grant", [
             ([k.ready(shard), k.leases(shard), k.in_transit(shard), *(k.state(q) for q, _ in pairs)],
-             [ttl_ms, "1" if via_broker else "0", *(x for pair in pairs for x in pair)])
+             [ttl_ms, *(x for pair in pairs for x in pair)])
             for shard, pairs in grants.items()
         ])
         tokens = {q: t for pairs in grants.values() for q, t in pairs}
         return [(q.decode(), tokens[q.decode()]) for granted in replies for q in granted]
 
-    def claim(self, queue: str, ttl_ms: int) -> Claim | None:
-        """Lease `queue` to the caller, a running drain, if it waits in line and its place has come
-        (a standby signal named it); None when another got it first. One round trip."""
-        granted = self.grant({shard_of(queue): [(queue, secrets.token_hex(8))]}, ttl_ms, via_broker=False)
-        return Claim(*granted[0], more=False) if granted else None
+    def claim(self, queue: str, ttl_ms: int, *, worker: str, take: int) -> Claim | None:
+        """Lease `queue` to the caller, a running drain, if it waits in line and its place has come (a
+        standby signal named it), and take its first batch of up to `take`; None when another got it
+        first. One round trip (advance.lua's claim: the lease as grant.lua gives it, then the step)."""
+        token = secrets.token_hex(8)
+        first = self.advance(queue, token, worker=worker, ttl_ms=ttl_ms, ack=None, take=take, claim=True)
+        return None if first is LOST else Claim(queue, token, first)
 
-    def claim_next(self, ttl_ms: int) -> Claim | None:
+    def claim_next(self, ttl_ms: int, *, worker: str, take: int) -> Claim | None:
         """Lease one of the queues that have waited longest in line (if their place has come) to the
         caller, a running drain, as the supervisor would grant it; None when no queue waits. The claim
         says whether other queues waited beside it (else any that gets in line later signals).
@@ -131,9 +133,9 @@ class Leases:
         tries the next oldest rather than give up while queues wait (a drain that stops claiming
         sleeps until the next signal, and the line would then shrink only as fast as it signals).
         Two round trips (heads.lua reads every shard's line at once, one call per shard on a
-        cluster; grant.lua leases), one more per race lost."""
+        cluster; advance.lua leases and takes the first batch), one more per race lost."""
         for queue in (heads := self.heads()):
-            claim = self.claim(queue, ttl_ms)
+            claim = self.claim(queue, ttl_ms, worker=worker, take=take)
             if claim is not None:
                 return replace(claim, more=len(heads) > 1)
         return None
@@ -148,13 +150,14 @@ class Leases:
         return [queue for _since, queue in found[:_CLAIM_CANDIDATES]]
 
     def advance(
-        self, queue: str, token: str, *, worker: str, ttl_ms: int, ack: Ack | None, take: int
+        self, queue: str, token: str, *, worker: str, ttl_ms: int, ack: Ack | None, take: int, claim: bool = False
     ) -> list[Taken] | Released | Lost:
         """Ack the head just handled (if any), then take up to `take` next messages or, when `take` is 0
-        or none is left, release. One round trip; the replies of this thread's sent acks are read with it."""
+        or none is left, release; with `claim`, lease the queue to `token` first (Leases.claim). One round
+        trip; the replies of this thread's sent acks are read with it."""
         shard = shard_of(queue)
         k = self.keys
-        args: list = [queue, token, ttl_ms, worker, take, k.wake_channel()]
+        args: list = [queue, token, ttl_ms, worker, take, k.wake_channel(), "1" if claim else "0"]
         if ack is not None:
             args += [ack.entry_id, ack.id, ack.started_ms, ack.finished_ms]
         reply = self.scripts.run(

@@ -47,8 +47,10 @@ def backoff_ms(route: Route, attempt: int) -> int:
     return round(random.uniform(0, ceiling))
 
 
-def drain(ctx: DrainContext, queue: str, token: str) -> None:
-    """Run one lease of `queue` to its end; never raises (the lease then simply expires)."""
+def drain(ctx: DrainContext, queue: str, token: str,
+          first: tuple[list[Taken] | Released, float] | None = None) -> None:
+    """Run one lease of `queue` to its end; never raises (the lease then simply expires). `first`: the
+    first step a claim took with the lease, and when (monotonic) the claim was sent."""
     settings = ctx.settings
     route = ctx.router.route(queue)
     lost = ctx.renewer.hold(queue, token)
@@ -63,7 +65,10 @@ def drain(ctx: DrainContext, queue: str, token: str) -> None:
 
     try:
         while True:
-            step = holding.advance(min(settings.drain_batch, settings.drain_budget - handled) if go_on() else 0)
+            if first is not None:
+                step, first = holding.took(*first), None
+            else:
+                step = holding.advance(min(settings.drain_batch, settings.drain_budget - handled) if go_on() else 0)
             if isinstance(step, Released):
                 log.debug("lease_released", queue=queue, handled=handled, remaining=step.remaining,
                           duration_ms=round((time.monotonic() - began) * 1000))

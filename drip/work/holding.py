@@ -49,6 +49,12 @@ class Holding:
         self.sure_until = sent + settings.lease_ttl_ms / 1000
         return step
 
+    def took(self, step: list[Taken] | Released, sent: float) -> list[Taken] | Released:
+        """The first step, taken with the lease by a claim sent at `sent` (monotonic)."""
+        self.applied_at = sent
+        self.sure_until = sent + self.ctx.settings.lease_ttl_ms / 1000
+        return step
+
     def ack_before(self, nxt: Taken) -> None:
         """Ack the message just handled and make `nxt` the head before its handler starts, without waiting
         (the reply is read with the next call): a mark, or, once marks have waited _APPLY_AFTER_S, an ack

@@ -37,21 +37,22 @@ def drain_and_stand_by(ctx: DrainContext, queue: str, token: str) -> None:
     try:
         ctx.renewer.busy(thread)
         drain(ctx, queue, token)
-        ttl_ms = ctx.settings.lease_ttl_ms
+        ttl_ms, take = ctx.settings.lease_ttl_ms, min(ctx.settings.drain_batch, ctx.settings.drain_budget)
         until = time.monotonic() + ctx.stand_s * random.uniform(0.75, 1.0)
         # What to try next: a queue a signal named, LOOK at the whole line, or None (wait for a signal).
         # After a claim, look again only if other queues waited beside it: later ones signal.
         ask: str | None = LOOK
         while not ctx.stopping.is_set() and not ctx.waiting() and time.monotonic() < until:
+            sent = time.monotonic()  # before the claim's call: its lease surely holds a TTL from here
             if ask is None:
                 claim = None
             elif ask == LOOK:
-                claim = ctx.store.leases.claim_next(ttl_ms)
+                claim = ctx.store.leases.claim_next(ttl_ms, worker=ctx.worker, take=take)
             else:
-                claim = ctx.store.leases.claim(ask, ttl_ms)
+                claim = ctx.store.leases.claim(ask, ttl_ms, worker=ctx.worker, take=take)
             if claim is not None:
                 log.debug("queue_claimed", queue=claim.queue)
-                drain(ctx, claim.queue, claim.token)
+                drain(ctx, claim.queue, claim.token, first=(claim.first, sent))
                 ask = LOOK if claim.more else None
             else:
                 signalled = standby.wait(max(0.0, min(until - time.monotonic(), _LOOK_AGAIN_S)))

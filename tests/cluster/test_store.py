@@ -39,8 +39,8 @@ def test_a_queue_lives_its_whole_life_on_the_cluster(cluster_store, redis_cluste
         store.queues.enqueue([Inbound(new_id(), q, b"1"), Inbound(new_id(), q, b"2")])
     assert len({redis_cluster.master_of(store.keys.stream(q)).port for q in queues}) == 3, "every master has queues"
     claimed = set()
-    while (claim := store.leases.claim_next(5000)) is not None:
-        first, second = store.leases.advance(claim.queue, claim.token, worker="w", ttl_ms=5000, ack=None, take=2)
+    while (claim := store.leases.claim_next(5000, worker="w", take=2)) is not None:
+        first, second = claim.first
         store.leases.ack(claim.queue, claim.token, ack_of(first), second.entry_id)
         verdict, attempts = store.leases.fail(second, claim.token, error="boom", max_attempts=1, retry_delay_ms=0)
         assert (verdict, attempts) == (Verdict.DEAD, 1)
@@ -109,6 +109,6 @@ def test_a_lease_released_with_messages_left_puts_its_queue_back_in_line(cluster
     store = cluster_store
     q = queues_on_every_shard()[5]
     store.queues.enqueue([Inbound(new_id(), q, b"1")])
-    claim = store.leases.claim(q, 5000)
+    claim = store.leases.claim(q, 5000, worker="w", take=1)
     assert store.leases.advance(q, claim.token, worker="w", ttl_ms=5000, ack=None, take=0) == Released(1)
     assert store.client.zscore(store.keys.ready(shard_of(q)), q) is not None

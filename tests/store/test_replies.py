@@ -94,15 +94,15 @@ def test_heads_reply_is_more_then_the_oldest_queues(store):
     before = store.redis_now_ms()
     wait_for(lambda: store.redis_now_ms() > before, 5, "Redis's clock to tick (distinct places in line)")
     put(store, "newer", 1)
-    claim = store.leases.claim_next(5000)
+    claim = store.leases.claim_next(5000, worker="w", take=1)
     assert claim.queue == "older" and claim.more
-    assert store.leases.claim_next(5000).more is False
+    assert store.leases.claim_next(5000, worker="w", take=1).more is False
 
 
 def test_grant_and_reclaim_replies_are_the_queues(store, r):
     """grant.lua and reclaim.lua answer the queues they changed, which the stores return as names."""
     put(store, "q", 1)
-    assert store.leases.grant({shard_of("q"): [("q", "t")]}, 5000, via_broker=False) == [("q", "t")]
+    assert store.leases.grant({shard_of("q"): [("q", "t")]}, 5000) == [("q", "t")]
     r.zadd(store.keys.leases(shard_of("q")), {"q": 0})
     assert store.leases.reclaim_expired() == ["q"]
 
@@ -139,4 +139,4 @@ def test_acks_of_a_batch_are_counted_as_done_events(store, r):
 def _advance_call(store, queue: str, token: str, *, take: int) -> tuple[list, list]:
     k, shard = store.keys, shard_of(queue)
     return ([k.state(queue), k.stream(queue), k.leases(shard), k.ready(shard), k.events(shard), k.replays(queue),
-             k.in_transit(shard), k.acks(queue)], [queue, token, 5000, "w", take, k.wake_channel()])
+             k.in_transit(shard), k.acks(queue)], [queue, token, 5000, "w", take, k.wake_channel(), "0"])

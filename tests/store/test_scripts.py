@@ -294,14 +294,34 @@ def test_claim_next_leases_the_queue_longest_in_line_and_only_once_its_place_has
     assert lease(store, "later", "t")
     (taken,) = batch(store, "later", "t", 1)
     assert store.leases.defer(taken, "t", 60_000, "deferred: test") == Verdict.DEFERRED  # its place a minute away
-    claim = store.leases.claim_next(5000)
+    claim = store.leases.claim_next(5000, worker="w", take=2)
     assert claim.queue == "first" and r.hget(store.keys.state("first"), "tok") == claim.token.encode()
     assert claim.more, "second waited beside it"
+    assert [(t.message.queue, t.message.attempt) for t in claim.first] == [("first", 1)], "its first batch, taken with it"
     assert store.workers.survey(1).in_transit == 0, "a claim is not a grant waiting in the broker"
-    claim = store.leases.claim_next(5000)
+    claim = store.leases.claim_next(5000, worker="w", take=2)
     assert claim.queue == "second" and not claim.more
-    assert store.leases.claim_next(5000) is None, "a queue whose place is in the future waits for it"
+    assert store.leases.claim_next(5000, worker="w", take=2) is None, "a queue whose place is in the future waits for it"
     assert not lease(store, "first", "supervisor"), "a claimed queue is leased like a granted one"
+
+
+def test_a_claim_takes_only_a_queue_in_line_and_changes_nothing_else(store, r):
+    """A claim of a queue leased by another (the supervisor's grant, say), or not in line at all, takes
+    nothing and leaves the lease as it was; one of a queue in line leases it, counts its head's attempt
+    and takes the batch in the same call."""
+    put(store, "held", 2)
+    put(store, "free", 2)
+    assert lease(store, "held", "theirs")
+    assert store.leases.claim("held", 5000, worker="w", take=2) is None
+    assert r.hget(store.keys.state("held"), "tok") == b"theirs"
+    assert store.leases.claim("nowhere", 5000, worker="w", take=2) is None
+    assert not r.exists(store.keys.state("nowhere"))
+    claim = store.leases.claim("free", 5000, worker="w", take=2)
+    assert [t.message.attempt for t in claim.first] == [1, 1]
+    assert r.zscore(store.keys.ready(shard_of("free")), "free") is None
+    assert r.zscore(store.keys.leases(shard_of("free")), "free") is not None
+    assert store.leases.claim("free", 5000, worker="w", take=2) is None, "a claimed queue is leased once"
+    assert store.leases.advance("free", claim.token, worker="w", ttl_ms=5000, ack=None, take=0) == Released(2)
 
 
 def test_scripts_lost_by_redis_are_loaded_again_and_nothing_runs_twice(store, r):
@@ -309,8 +329,7 @@ def test_scripts_lost_by_redis_are_loaded_again_and_nothing_runs_twice(store, r)
     put(store, "a")
     put(store, "b")
     r.script_flush()
-    granted = store.leases.grant({shard_of("a"): [("a", "ta")], shard_of("b"): [("b", "tb")]}, 5000,
-                          via_broker=True)
+    granted = store.leases.grant({shard_of("a"): [("a", "ta")], shard_of("b"): [("b", "tb")]}, 5000)
     assert sorted(granted) == [("a", "ta"), ("b", "tb")]
     assert r.hget(store.keys.state("a"), "tok") == b"ta" and r.hget(store.keys.state("b"), "tok") == b"tb"
 
@@ -325,7 +344,7 @@ def test_a_script_call_on_a_cut_connection_reports_redis_down_and_the_next_call_
         via_proxy = Store.connect(redis_client(f"redis://127.0.0.1:{proxy.port}/{where.get('db', 0)}", timeout_s=2),
                           store.keys)
         put(store, "q", 2)
-        assert via_proxy.leases.grant({shard_of("q"): [("q", "tok")]}, 5000, via_broker=False) == [("q", "tok")]
+        assert via_proxy.leases.grant({shard_of("q"): [("q", "tok")]}, 5000) == [("q", "tok")]
         proxy.cut()
         with pytest.raises(REDIS_DOWN):
             advance(via_proxy, "q", "tok", worker="w", ttl_ms=5000, ack=None, take=True)

@@ -279,8 +279,8 @@ def test_a_drain_goes_on_to_the_queues_waiting_in_line_unless_a_grant_waits_for_
     assert calls.seen == [(ids["mine"][0], 1)]
     ctx.waiting = lambda: 0
     ctx.stand_s = 0.2
-    claim = store.leases.claim_next(5000)
-    drain_and_stand_by(ctx, claim.queue, claim.token)
+    assert lease(store, "a", "tok")
+    drain_and_stand_by(ctx, "a", "tok")
     assert calls.seen == [(ids[q][0], 1) for q in ("mine", "a", "b")]
     assert store.workers.survey(1).leases == 0 and store.workers.survey(1).heads == []
 

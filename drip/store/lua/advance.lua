@@ -1,10 +1,14 @@
 -- advance: a drain's step between batches. Acks the message just handled (if any), then
--- either takes the next batch or releases the lease.
+-- either takes the next batch or releases the lease. With claim "1" it is a running drain's
+-- first step on a queue it leases for itself (a standby signal named it, or it waited
+-- longest in line): the lease is taken as grant.lua takes it, then the first batch, in one call.
 --
 -- KEYS: state, stream, leases, ready, events, replays, in_transit, acks
 -- ARGV: queue, token, ttl_ms, worker, take (how many to take; "0" releases), wake_channel,
+--       claim ("1": lease the queue first; "0": the lease is the caller's already),
 --       then, for the message just handled (optional): entry_id, id, started_ms, finished_ms
--- Returns: {REPLY.lost} | {REPLY.released, remaining} |
+-- Returns: {REPLY.lost} (the lease is not this token's; for a claim: the queue left the line, another
+--          drain leased it, or its place is still in the future) | {REPLY.released, remaining} |
 --          {REPLY.messages, then per message the fields of layout.TAKEN:
 --           entry_id, id, payload, enqueued_ms, run_at_ms, attempt}
 -- Layout (fields, events, wake codes): drip/core/layout.py.
@@ -19,10 +23,12 @@
 -- holder whose lease was reclaimed cannot ack); a message leaves the queue only when
 -- acked (or dead-lettered), so the head is always the message in hand or the next to
 -- handle; the head's attempt count lives here, so it survives crashes of the process
--- running it; lease expiry is on Redis's clock. A paused queue hands out nothing.
+-- running it; lease expiry is on Redis's clock. A paused queue hands out nothing. A queue
+-- is in at most one of ready and leases, and a claim leases only a queue in line whose
+-- place has come, as grant.lua does.
 local queue, token, ttl, worker = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
-local take, channel = tonumber(ARGV[5]), ARGV[6]
-local acked_entry, acked_id, started, finished = ARGV[7], ARGV[8], ARGV[9], ARGV[10]
+local take, channel, claim = tonumber(ARGV[5]), ARGV[6], ARGV[7] == "1"
+local acked_entry, acked_id, started, finished = ARGV[8], ARGV[9], ARGV[10], ARGV[11]
 local state, stream, leases, ready, events, replays, in_transit, acks =
   KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8]
 local now = now_ms()
@@ -31,6 +37,17 @@ local now = now_ms()
 -- about as much as a command from a client). None of them is changed behind this script's
 -- back while it runs, so the local copies below stay true as the script updates them.
 local s = redis.call("HMGET", state, STATE.token, STATE.head, STATE.attempt, STATE.paused, STATE.tail)
+if claim then
+  local since = redis.call("ZSCORE", ready, queue)
+  if s[1] or not since or tonumber(since) > now then
+    return {REPLY.lost}
+  end
+  redis.call("ZREM", ready, queue)
+  redis.call("ZADD", leases, now + ttl, queue)
+  redis.call("HSET", state, STATE.token, token)  -- its expiry and holder are written with the batch below
+  redis.call("HDEL", state, STATE.waiting)
+  s[1] = token
+end
 if s[1] ~= token then
   return {REPLY.lost}
 end
