@@ -40,13 +40,21 @@ def gate_first_call(store: IntakeStore) -> tuple[list[int], asyncio.Event]:
     return calls, gate
 
 
-async def joined_while_held(store: IntakeStore, gate: asyncio.Event, requests: list[list[Inbound]]) -> list:
+def joined_while_held(settings, requests: list[list[Inbound]], max_batch: int = 1000) -> tuple[list[int], list]:
     """The first request's call held on its way, the others sent meanwhile, then the call let go: each
-    request's answers (or the exception it raised)."""
-    tasks = [asyncio.create_task(store.enqueue(messages)) for messages in requests]
-    await asyncio.sleep(0)  # every request has started: the first is held, the others wait beside it
-    gate.set()
-    return await asyncio.gather(*tasks, return_exceptions=True)
+    call's message count, and each request's answers (or the exception it raised)."""
+    async def scenario():
+        store = intake(settings, max_batch=max_batch)
+        calls, gate = gate_first_call(store)
+        try:
+            tasks = [asyncio.create_task(store.enqueue(messages)) for messages in requests]
+            await asyncio.sleep(0)  # every request has started: the first is held, the others wait beside it
+            gate.set()
+            return calls, await asyncio.gather(*tasks, return_exceptions=True)
+        finally:
+            await store.close()
+
+    return asyncio.run(scenario())
 
 
 def stream_ids(r, settings, queue: str) -> list[str]:
@@ -58,16 +66,7 @@ def test_requests_sent_during_a_call_ride_the_next_one_each_with_its_own_answers
     in one call; every request is answered with its own message, and each queue holds them in the order
     the requests came."""
     requests = [[Inbound(new_id(), f"q{i % 5}", b"%d" % i)] for i in range(50)]
-
-    async def scenario():
-        store = intake(settings)
-        calls, gate = gate_first_call(store)
-        try:
-            return calls, await joined_while_held(store, gate, requests)
-        finally:
-            await store.close()
-
-    calls, answers = asyncio.run(scenario())
+    calls, answers = joined_while_held(settings, requests)
     assert calls == [1, 49]
     for messages, answer in zip(requests, answers, strict=True):
         assert [(a.id, a.queue, a.duplicate) for a in answer] == [(m.id, m.queue, False) for m in messages]
@@ -78,16 +77,7 @@ def test_requests_sent_during_a_call_ride_the_next_one_each_with_its_own_answers
 def test_a_joined_call_carries_at_most_max_batch_messages_and_never_cuts_a_request(settings, r):
     """With DRIP_MAX_BATCH 4, six waiting requests of two messages go in three calls of four."""
     requests = [[Inbound(new_id(), "q", b"%d-%d" % (i, j)) for j in range(2)] for i in range(7)]
-
-    async def scenario():
-        store = intake(settings, max_batch=4)
-        calls, gate = gate_first_call(store)
-        try:
-            return calls, await joined_while_held(store, gate, requests)
-        finally:
-            await store.close()
-
-    calls, answers = asyncio.run(scenario())
+    calls, answers = joined_while_held(settings, requests, max_batch=4)
     assert calls == [2, 4, 4, 4]
     assert [[a.id for a in answer] for answer in answers] == [[m.id for m in messages] for messages in requests]
     assert stream_ids(r, settings, "q") == [m.id for messages in requests for m in messages]
@@ -99,16 +89,7 @@ def test_a_refused_request_in_a_joined_call_is_refused_alone(settings, r):
     past = Inbound(new_id(), "q", b"late", Timing("delay", HORIZON_MS + 60_000), timing_field="delay")
     requests = [[Inbound(new_id(), "q", b"0")], [Inbound(new_id(), "q", b"1")], [past],
                 [Inbound(new_id(), "q", b"3")]]
-
-    async def scenario():
-        store = intake(settings)
-        calls, gate = gate_first_call(store)
-        try:
-            return calls, await joined_while_held(store, gate, requests)
-        finally:
-            await store.close()
-
-    calls, answers = asyncio.run(scenario())
+    calls, answers = joined_while_held(settings, requests)
     assert calls == [1, 3, 1, 1, 1], "the joined call refused, then each of its requests alone"
     assert isinstance(answers[2], InvalidInput) and answers[2].field == "delay"
     assert [answers[i][0].id for i in (0, 1, 3)] == [requests[i][0].id for i in (0, 1, 3)]
