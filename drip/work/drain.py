@@ -47,6 +47,11 @@ def backoff_ms(route: Route, attempt: int) -> int:
     return round(random.uniform(0, ceiling))
 
 
+def first_take(settings) -> int:
+    """How many messages a lease's first step takes (DRIP_DRAIN_BATCH, within DRIP_DRAIN_BUDGET)."""
+    return min(settings.drain_batch, settings.drain_budget)
+
+
 def drain(ctx: DrainContext, queue: str, token: str,
           first: tuple[list[Taken] | Released, float] | None = None) -> None:
     """Run one lease of `queue` to its end; never raises (the lease then simply expires). `first`: the

@@ -41,16 +41,14 @@ class Holding:
 
     def advance(self, take: int) -> list[Taken] | Released | object:
         """Ack the last message handled (if not acked yet), then take up to `take` messages (0: release)."""
-        settings = self.ctx.settings
-        sent = self.applied_at = time.monotonic()
+        sent = time.monotonic()
         ack, self.last_ack = self.last_ack, None
-        step = through_outage(self.ctx, lambda: self.ctx.store.leases.advance(
-            self.queue, self.token, worker=self.ctx.worker, ttl_ms=settings.lease_ttl_ms, ack=ack, take=take))
-        self.sure_until = sent + settings.lease_ttl_ms / 1000
-        return step
+        return self.took(through_outage(self.ctx, lambda: self.ctx.store.leases.advance(
+            self.queue, self.token, worker=self.ctx.worker, ttl_ms=self.ctx.settings.lease_ttl_ms, ack=ack,
+            take=take)), sent)
 
-    def took(self, step: list[Taken] | Released, sent: float) -> list[Taken] | Released:
-        """The first step, taken with the lease by a claim sent at `sent` (monotonic)."""
+    def took(self, step: list[Taken] | Released | object, sent: float) -> list[Taken] | Released | object:
+        """A step sent at `sent` (monotonic): by advance, or the first, taken with the lease by a claim."""
         self.applied_at = sent
         self.sure_until = sent + self.ctx.settings.lease_ttl_ms / 1000
         return step

@@ -17,7 +17,7 @@ import time
 from drip.core import logs
 from drip.store.connection import REDIS_DOWN
 from drip.work.context import DrainContext
-from drip.work.drain import drain
+from drip.work.drain import drain, first_take
 from drip.work.standby_signal import LOOK
 
 log = logs.get("drip.standby")
@@ -37,7 +37,7 @@ def drain_and_stand_by(ctx: DrainContext, queue: str, token: str) -> None:
     try:
         ctx.renewer.busy(thread)
         drain(ctx, queue, token)
-        ttl_ms, take = ctx.settings.lease_ttl_ms, min(ctx.settings.drain_batch, ctx.settings.drain_budget)
+        ttl_ms, take = ctx.settings.lease_ttl_ms, first_take(ctx.settings)
         until = time.monotonic() + ctx.stand_s * random.uniform(0.75, 1.0)
         # What to try next: a queue a signal named, LOOK at the whole line, or None (wait for a signal).
         # After a claim, look again only if other queues waited beside it: later ones signal.

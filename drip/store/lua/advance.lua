@@ -53,7 +53,9 @@ if s[1] ~= token then
 end
 local paused, tail = s[4] == "1", tonumber(s[5] or "0")
 local head, attempt = apply_acks(acks, state, stream, replays, events, queue, s[2], s[3])
-redis.call("SREM", in_transit, queue)  -- its drain has started (a no-op after the first step)
+if not claim then
+  redis.call("SREM", in_transit, queue)  -- its drain has started (a no-op after the first step)
+end
 
 -- An ack whose entry is no longer the head was applied already (this call is a retry).
 local head_done = false  -- the head was acked: its fields go, unless a new head replaces them
