@@ -10,6 +10,10 @@ anyway: every script checks the token).
 A thread's busy and idle marks are single writes; when one fails (Redis away, a failover),
 the mark in Redis is wrong until corrected, and a pool whose threads all count busy is
 granted nothing. The renewer knows which threads are busy, so its next beat corrects them.
+
+A beat that comes late (the process or its machine stalled: a paused VM, CPU starvation, a
+SIGSTOP) is logged as `renewal_late`: past the TTL the supervisor may have reclaimed the
+leases, and their messages in hand run again elsewhere with their attempt counted.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from __future__ import annotations
 import os
 import socket
 import threading
+import time
 
 from drip.core import logs
 from drip.store.clock import RedisClock
@@ -118,7 +123,14 @@ class Renewer:
                 lost.set()
 
     def _run(self) -> None:
-        while not self._stop.wait(self.ttl_ms / 3000):
+        every_s = self.ttl_ms / 3000
+        last = time.monotonic()
+        while not self._stop.wait(every_s):
+            now = time.monotonic()
+            if now - last > 2 * every_s:  # a beat was missed: the leases went two thirds of their TTL unrenewed
+                log.warning("renewal_late", since_ms=round((now - last) * 1000), ttl_ms=self.ttl_ms,
+                            leases=len(self._held))
+            last = now
             try:
                 self.beat()
             except REDIS_DOWN as exc:

@@ -160,3 +160,5 @@ def test_a_holder_stopped_past_its_lease_changes_nothing_when_it_resumes(cluster
             return conn.execute("SELECT status, attempts FROM sequential_queue WHERE id = %s", (ids[0],)).fetchone()
 
     wait_for(lambda: recorded() == ("done", 2), 30, "one done history, from the new holder (attempt 2)")
+    wait_for(lambda: b'"event":"renewal_late"' in (cluster.folder / "worker.log").read_bytes(), 30,
+             "the stopped process to log that its renewals came late")

@@ -27,7 +27,11 @@ def standin():
 
 
 def ghl_env(standin: StandIn, **extra: str) -> dict[str, str]:
+    """The `ghl` handler at the default lease TTL: these tests count attempts (none may be spent waiting), and
+    the suite's short TTL would let any stall of this shared machine past it (seen: 3 s in CI, 4 leases
+    reclaimed at once) spend one, as it must when a holder stalls past its lease."""
     return {"DRIP_HANDLER": "ghl", "DRIP_GHL_API_BASE": standin.url, "DRIP_LOG_LEVEL": "info",
+            "DRIP_LEASE_TTL_MS": "10000",
             "DRIP_GHL_TOKENS": json.dumps({"L1": "tok-L1", "L2": "tok-L2"}), **extra}
 
 
