@@ -3,7 +3,8 @@
 - e2e: the day's defaults (strict acks, info logs written to files, history recorded in
   PostgreSQL), 20,000 messages over 1,000 queues POSTed to `drip web` as arrays of 500, a
   handler doing one Redis INCR; timed from the first POST to the last INCR. Beside it, in
-  the same invocation: dramatiq plain's processing-only figure (no HTTP, no order, the same
+  the same invocation: drip's processing path alone with the same handler and defaults (the
+  messages stored in-process: the ceiling of the e2e figure); dramatiq plain's processing-only figure (no HTTP, no order, the same
   INCR, its producer in-process), a peer's best case, so that ratio is a floor; and the
   seed's Express webhook + BullMQ worker (concurrency 10, the same INCR) sent the same
   arrays, timed the same way.
@@ -21,7 +22,7 @@ from collections.abc import Callable
 
 import httpx
 
-from bench.drip_runs import BATCH, POOL
+from bench.drip_runs import BATCH, POOL, interleaved
 from bench.harness import Running, drip_processes
 from bench.peers import bullmq, dramatiq_plain
 from bench.report import Row, attempt, table
@@ -54,6 +55,19 @@ def posted_and_handled(database_url: str, queues: int, per_queue: int, array: in
         return post_and_wait(running.cluster.web_url, running.done, queues, per_queue, array)
 
 
+def stored_and_handled(database_url: str, queues: int, per_queue: int) -> float:
+    """drip's processing path alone with the same defaults and INCR handler: the messages stored in-process
+    (no HTTP, no web process), timed from the first store to the last INCR. What the workers, Redis and the
+    recorder can do beside this handler: a ceiling for the e2e figure."""
+    with drip_processes(database_url, "bench.handlers:count", web=False, log_level="info", **POOL) as running:
+        store = running.store()
+        started = time.perf_counter()
+        for batch in interleaved(queues, per_queue, "e"):
+            store.queues.enqueue(batch)
+        wait_for(lambda: running.done() >= queues * per_queue, 600, "every message handled")
+        return queues * per_queue / (time.perf_counter() - started)
+
+
 def bullmq_posted_and_handled(redis_url: str, queues: int, per_queue: int, array: int) -> float:
     """The seed's Express webhook and BullMQ worker (concurrency 10, an INCR per job), the same posts."""
     with bullmq.webhook_and_worker(free_port(), redis_url) as (url, done):
@@ -65,6 +79,8 @@ def end_to_end(runs: int, database_url: str, redis_url: str) -> None:
     what = f"{queues * per_queue:,} messages over {queues:,} queues, first in → last handled: msgs/s"
     rows = {
         "drip": Row(what, f"drip (HTTP arrays of {array}, INCR handler, info logs, history on)", unit="msgs/s"),
+        "stored": Row(what, "drip's processing path alone (stored in-process, no HTTP; INCR handler, info logs, "
+                            "history on): e2e's ceiling", unit="msgs/s"),
         "dramatiq": Row(what, "dramatiq plain (no order; in-process producer, INCR handler, no HTTP)", unit="msgs/s"),
         "bullmq": Row(what, f"Express + BullMQ, the seed's (no order; HTTP arrays of {array}, addBulk, worker "
                             "concurrency 10, INCR handler, a line per job)", unit="msgs/s"),
@@ -73,6 +89,8 @@ def end_to_end(runs: int, database_url: str, redis_url: str) -> None:
     for _ in range(runs):
         attempt(list(rows.values()), "drip",
                 lambda: rows["drip"].runs.append(posted_and_handled(database_url, queues, per_queue, array)))
+        attempt(list(rows.values()), "drip stored", lambda:
+                rows["stored"].runs.append(stored_and_handled(database_url, queues, per_queue)))
         attempt(list(rows.values()), "dramatiq plain", lambda: rows["dramatiq"].runs.append(
             dramatiq_plain.throughput(queues, per_queue, redis_url, database_url, work="incr")))
         attempt(list(rows.values()), "Express + BullMQ", lambda: rows["bullmq"].runs.append(
