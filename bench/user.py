@@ -4,10 +4,10 @@
   PostgreSQL), 20,000 messages over 1,000 queues POSTed to `drip web` as arrays of 500, a
   handler doing one Redis INCR; timed from the first POST to the last INCR. Beside it, in
   the same invocation: drip's processing path alone with the same handler and defaults (the
-  messages stored in-process: the ceiling of the e2e figure); dramatiq plain's processing-only figure (no HTTP, no order, the same
-  INCR, its producer in-process), a peer's best case, so that ratio is a floor; and the
-  seed's Express webhook + BullMQ worker (concurrency 10, the same INCR) sent the same
-  arrays, timed the same way.
+  messages stored in-process: the ceiling of the e2e figure); dramatiq plain's processing-only
+  figure (no HTTP, no order, the same INCR, its producer in-process), a peer's best case, so
+  that ratio is a floor; and the seed's Express webhook + BullMQ worker (concurrency 10, the
+  same INCR) sent the same arrays, timed the same way.
 - fairness: one queue draining a 100,000-message backlog while 100 other queues get 200
   msgs/s; the light queues' enqueue → handler-start lag beside the hot queue and without
   it, and the hot queue's rate beside the light traffic (while it has messages: the backlog
@@ -22,7 +22,7 @@ from collections.abc import Callable
 
 import httpx
 
-from bench.drip_runs import BATCH, POOL, interleaved
+from bench.drip_runs import BATCH, POOL, drain_rate
 from bench.harness import Running, drip_processes
 from bench.peers import bullmq, dramatiq_plain
 from bench.report import Row, attempt, table
@@ -57,15 +57,10 @@ def posted_and_handled(database_url: str, queues: int, per_queue: int, array: in
 
 def stored_and_handled(database_url: str, queues: int, per_queue: int) -> float:
     """drip's processing path alone with the same defaults and INCR handler: the messages stored in-process
-    (no HTTP, no web process), timed from the first store to the last INCR. What the workers, Redis and the
-    recorder can do beside this handler: a ceiling for the e2e figure."""
+    (no HTTP, no web process), timed as the ordered scenario times it (bench.drip_runs.drain_rate). What the
+    workers, Redis and the recorder can do beside this handler: a ceiling for the e2e figure."""
     with drip_processes(database_url, "bench.handlers:count", web=False, log_level="info", **POOL) as running:
-        store = running.store()
-        started = time.perf_counter()
-        for batch in interleaved(queues, per_queue, "e"):
-            store.queues.enqueue(batch)
-        wait_for(lambda: running.done() >= queues * per_queue, 600, "every message handled")
-        return queues * per_queue / (time.perf_counter() - started)
+        return drain_rate(running, queues, per_queue)
 
 
 def bullmq_posted_and_handled(redis_url: str, queues: int, per_queue: int, array: int) -> float:

@@ -9,6 +9,7 @@ from collections import Counter
 import psycopg
 import pytest
 
+from drip.core.settings import Settings
 from tests import rawhttp
 from tests.ghl_standin import StandIn
 from tests.helpers import wait_for
@@ -31,7 +32,7 @@ def ghl_env(standin: StandIn, **extra: str) -> dict[str, str]:
     the suite's short TTL would let any stall of this shared machine past it (seen: 3 s in CI, 4 leases
     reclaimed at once) spend one, as it must when a holder stalls past its lease."""
     return {"DRIP_HANDLER": "ghl", "DRIP_GHL_API_BASE": standin.url, "DRIP_LOG_LEVEL": "info",
-            "DRIP_LEASE_TTL_MS": "10000",
+            "DRIP_LEASE_TTL_MS": str(Settings.model_fields["lease_ttl_ms"].default),
             "DRIP_GHL_TOKENS": json.dumps({"L1": "tok-L1", "L2": "tok-L2"}), **extra}
 
 
